@@ -1,0 +1,162 @@
+"""The `xmr` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from .spec import SpecError, load_spec
+
+KINDS = ("datasets", "extractors", "granularities", "branches", "losses", "phases", "protocols",
+         "distances", "methods")
+
+
+def _registries() -> dict:
+    """Every registry, by the kind name `xmr list` uses (imports torch for branches/losses)."""
+    from .branches import BRANCHES
+    from .datasets import DATASETS
+    from .extractors import EXTRACTORS
+    from .granularity import GRANULARITIES
+    from .losses import LOSSES
+    from .metrics.scorers import SCORERS
+    from .phases import PHASES
+    from .spec.protocols import PROTOCOLS
+
+    return {"datasets": DATASETS, "extractors": EXTRACTORS, "granularities": GRANULARITIES,
+            "branches": BRANCHES, "losses": LOSSES, "phases": PHASES, "protocols": PROTOCOLS,
+            "distances": SCORERS}
+
+
+def shipped_specs(root: Path = Path("specs")) -> list[tuple[str, str]]:
+    """The methods: every spec under specs/, with its description."""
+    import yaml
+
+    out = []
+    for path in sorted(root.rglob("*.yaml")):
+        try:
+            desc = (yaml.safe_load(path.read_text()) or {}).get("description", "")
+        except yaml.YAMLError:
+            desc = "(unreadable YAML)"
+        out.append((str(path), " ".join(str(desc).split())))
+    return out
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    kinds = [args.kind] if args.kind else list(KINDS)
+    regs = _registries()
+    for kind in kinds:
+        rows = shipped_specs() if kind == "methods" else regs[kind].describe()
+        print(f"{kind}:")
+        width = max((len(n) for n, _ in rows), default=0)
+        for name, desc in rows:
+            print(f"  {name.ljust(width)}  {desc}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.specs:
+        try:
+            spec = load_spec(path, sets=args.set)
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+        else:
+            print(f"ok: {path} ({spec.name})")
+    return 1 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import run_spec
+    from .store import Store, write_json
+
+    spec = load_spec(args.spec, sets=args.set)
+    metrics = run_spec(spec, Store(args.store))
+    if args.metrics_out:
+        write_json(args.metrics_out, metrics)
+    for task, values in metrics["tasks"].items():
+        print(f"{spec.name} {task}: " + "  ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from .store import Store, format_table, query
+
+    try:
+        columns, rows = query(Store(args.store), args.query)
+    except duckdb.Error as exc:
+        print(f"xmr sql: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=1))
+    else:
+        print(format_table(columns, rows))
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(f"stages.{args.command}")
+    except ModuleNotFoundError:
+        print(f"xmr {args.command}: run it from the project root (no stages/ here)", file=sys.stderr)
+        return 2
+    return module.main([args.key, "--store", args.store])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="xmr", description="Declarative cross-modal retrieval experiments")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="validate spec files (non-zero exit on any error)")
+    p.add_argument("specs", nargs="+")
+    p.add_argument("--set", action="append", default=[], metavar="dotted.key=value")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("run", help="prepare, featurize, train and evaluate one spec, outside DVC")
+    p.add_argument("spec")
+    p.add_argument("--set", action="append", default=[], metavar="dotted.key=value")
+    p.add_argument("--store", default="store/scratch", help="scratch store (default: %(default)s)")
+    p.add_argument("--metrics-out", help="also write the metrics JSON here")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sql", help="read-only SQL over the store's DuckDB catalog")
+    p.add_argument("query")
+    p.add_argument("--store", default="store")
+    p.add_argument("--json", action="store_true", help="print rows as JSON")
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("list", help="registered names with a one-line description")
+    p.add_argument("kind", nargs="?", choices=KINDS)
+    p.set_defaults(func=cmd_list)
+
+    for name, help_ in [("prepare", "stage prepare@DATASET"), ("featurize", "stage featurize@DATASET"),
+                        ("train", "stage train@EXPERIMENT"), ("evaluate", "stage evaluate@EXPERIMENT")]:
+        p = sub.add_parser(name, help=help_ + " (reads params.yaml)")
+        p.add_argument("key")
+        p.add_argument("--store", default="store")
+        p.set_defaults(func=cmd_stage)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"xmr {args.command}: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

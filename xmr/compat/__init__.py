@@ -1,0 +1,1 @@
+"""Work-arounds for the pinned environment, each in one small module."""

@@ -1,0 +1,75 @@
+"""Scorers: how a chunk of queries is scored against the whole database (larger = closer)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..registry import Registry
+
+Scorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+SCORERS: Registry[Callable[..., Scorer]] = Registry("distance")
+
+
+@SCORERS.register("cosine")
+def cosine() -> Scorer:
+    """Cosine similarity of embeddings."""
+    return lambda q, db: F.normalize(q.float(), dim=1) @ F.normalize(db.float(), dim=1).T
+
+
+@SCORERS.register("euclidean")
+def euclidean() -> Scorer:
+    """Negative Euclidean distance of embeddings."""
+    return lambda q, db: -torch.cdist(q.float(), db.float())
+
+
+@SCORERS.register("inner_product")
+def inner_product() -> Scorer:
+    """Inner product of embeddings."""
+    return lambda q, db: q.float() @ db.float().T
+
+
+def pack_codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
+    """{-1, +1} or {0, 1} codes (n, bits) -> bit-packed uint8 (n, ceil(bits / 8))."""
+    arr = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+    return np.packbits(arr > 0, axis=1)
+
+
+def hamming_distance(q_packed: np.ndarray, db_packed: np.ndarray, block: int = 4096) -> np.ndarray:
+    """(q, n) Hamming distances between bit-packed codes, in database blocks of ``block``."""
+    out = np.empty((len(q_packed), len(db_packed)), np.int32)
+    for s in range(0, len(db_packed), block):
+        x = np.bitwise_xor(q_packed[:, None, :], db_packed[None, s:s + block, :])
+        out[:, s:s + block] = np.bitwise_count(x).sum(-1, dtype=np.int32)
+    return out
+
+
+@SCORERS.register("hamming")
+def hamming() -> Scorer:
+    """Negative Hamming distance of bit-packed binary codes (uint8 rows)."""
+    return lambda q, db: -torch.from_numpy(hamming_distance(q.numpy(), db.numpy())).float()
+
+
+@SCORERS.register("learned")
+def learned(network=None, pair_batch: int = 65536) -> Scorer:
+    """A trained metric network's score of every (query, item) pair, in batches of pairs."""
+    if network is None:
+        raise ValueError("distance 'learned' needs a trained metric network "
+                         "(architecture.metric_network and a metric_network phase)")
+
+    def score(q: torch.Tensor, db: torch.Tensor, image_first: bool = True) -> torch.Tensor:
+        out = torch.empty(len(q), len(db))
+        rows = max(1, pair_batch // max(len(db), 1))
+        with torch.no_grad():
+            for s in range(0, len(q), rows):
+                qq = q[s:s + rows]
+                a = qq[:, None, :].expand(-1, len(db), -1).reshape(-1, q.shape[1])
+                b = db[None, :, :].expand(len(qq), -1, -1).reshape(-1, db.shape[1])
+                pair = (a, b) if image_first else (b, a)
+                out[s:s + len(qq)] = network.score(*pair).view(len(qq), len(db)).cpu()
+        return out
+
+    return score

@@ -1,0 +1,76 @@
+"""The cross-modal model a spec describes: two branches plus optional heads.
+
+Heads: a label classifier shared by both modalities, a k-bit hash layer per modality, and a
+metric network that scores an (image, text) pair. Phases decide which parts are trained how.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .branches import build_branch, mlp
+from .spec.models import ArchitectureSpec
+
+
+class MetricNetwork(nn.Module):
+    """Scores a pair from [image embedding; text embedding] -> FC layers -> 2-way softmax."""
+
+    def __init__(self, dim: int, hidden: list[int]):
+        super().__init__()
+        self.net = mlp([2 * dim, *hidden, 2], "relu")
+
+    def logits(self, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([img, txt], dim=-1))
+
+    def score(self, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
+        """Log-odds that the pair is related (larger = closer)."""
+        z = self.logits(img, txt)
+        return z[..., 1] - z[..., 0]
+
+
+class CrossModalModel(nn.Module):
+    def __init__(self, arch: ArchitectureSpec, in_dims: dict[str, int], n_classes: int):
+        super().__init__()
+        self.branches = nn.ModuleDict({m: build_branch(getattr(arch, m), in_dims[m])
+                                       for m in ("image", "text")})
+        dims = {m: b.out_dim for m, b in self.branches.items()}
+        self.emb_dim = dims["image"]
+        shared = dims["image"] == dims["text"]
+        if (arch.label_head or arch.metric_network) and not shared:
+            raise ValueError(f"architecture: image.out ({dims['image']}) and text.out "
+                             f"({dims['text']}) must match for a shared label head or metric network")
+        self.label_head = nn.Linear(self.emb_dim, n_classes) if arch.label_head else None
+        self.hash_head = (nn.ModuleDict({m: nn.Linear(d, arch.hash_head.bits) for m, d in dims.items()})
+                          if arch.hash_head else None)
+        self.metric_network = (MetricNetwork(self.emb_dim, arch.metric_network.hidden)
+                               if arch.metric_network else None)
+
+    def encode(self, modality: str, x) -> torch.Tensor:
+        return self.branches[modality](x)
+
+    def hash(self, modality: str, emb: torch.Tensor) -> torch.Tensor:
+        """Continuous codes in (-1, 1); sign() gives the binary code."""
+        if self.hash_head is None:
+            raise ValueError("this architecture has no hash_head")
+        return torch.tanh(self.hash_head[modality](emb))
+
+    def forward(self, inputs: dict) -> dict[str, torch.Tensor]:
+        out = {m: self.encode(m, inputs[m]) for m in ("image", "text")}
+        if self.label_head is not None:
+            for m in ("image", "text"):
+                out[f"logits_{m}"] = self.label_head(out[m])
+        if self.hash_head is not None:
+            for m in ("image", "text"):
+                out[f"hash_{m}"] = self.hash(m, out[m])
+        return out
+
+    def module_by_name(self, name: str) -> nn.Module:
+        parts = {"image": self.branches["image"], "text": self.branches["text"],
+                 "label_head": self.label_head, "hash_head": self.hash_head,
+                 "metric_network": self.metric_network}
+        if name not in parts:
+            raise ValueError(f"unknown module {name!r}; modules: {', '.join(parts)}")
+        if parts[name] is None:
+            raise ValueError(f"module {name!r} is not in this architecture")
+        return parts[name]

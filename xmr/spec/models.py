@@ -1,0 +1,403 @@
+"""Pydantic models of an xmr experiment spec.
+
+One discriminated union per pluggable role (granularity, branch, loss, phase). Every model forbids
+unknown keys. This module imports neither torch nor numpy, so `xmr validate` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Modality = Literal["image", "text"]
+Task = Literal["i2t", "t2i", "i2i", "t2t"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# --------------------------------------------------------------------------------------------
+# dataset
+
+
+class SplitSpec(Strict):
+    """How items are assigned to train / val / test. Stored in the catalog; never re-drawn."""
+
+    recipe: Literal["random", "official"] = Field(
+        "random",
+        description="random: seeded shuffle by fractions; official: the dataset's own train/test "
+        "lists, with `val` carved (seeded) out of the official train part.",
+    )
+    seed: int = 0
+    train: float = Field(0.6, gt=0, lt=1)
+    val: float = Field(0.2, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> "SplitSpec":
+        if self.recipe == "random" and self.train + self.val >= 1:
+            raise ValueError(f"train + val must leave room for test, got {self.train} + {self.val}")
+        return self
+
+
+class DatasetSpec(Strict):
+    name: str = Field(description="registered dataset (see `xmr list datasets`)")
+    root: str | None = Field(
+        None, description="folder of a dataset on disk, in its official layout; `$XMR_DATA/<name>` "
+        "or ../shared/data/<name> when unset"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="dataset-specific options")
+    split: SplitSpec = SplitSpec()
+
+
+# --------------------------------------------------------------------------------------------
+# features and granularity
+
+
+class WholeGranularity(Strict):
+    """The whole item: one row per item."""
+
+    type: Literal["whole"] = "whole"
+
+
+class GridGranularity(Strict):
+    """n x n grid patches of an image: n*n units per item."""
+
+    type: Literal["grid"]
+    n: int = Field(3, ge=1, le=8)
+
+
+class SentencesGranularity(Strict):
+    """The sentences of a text: a variable number of units per item."""
+
+    type: Literal["sentences"]
+    max_units: int = Field(32, ge=1)
+
+
+class TagsGranularity(Strict):
+    """The tags of an item: a variable number of units per item."""
+
+    type: Literal["tags"]
+    max_units: int = Field(64, ge=1)
+
+
+Granularity = Annotated[
+    Union[WholeGranularity, GridGranularity, SentencesGranularity, TagsGranularity],
+    Field(discriminator="type"),
+]
+
+
+class FeatureSpec(Strict):
+    modality: Modality | None = Field(None, description="defaults to the key when it is image/text")
+    extractor: str = Field(description="registered extractor (see `xmr list extractors`)")
+    granularity: Granularity = WholeGranularity()
+    params: dict[str, Any] = Field(default_factory=dict, description="extractor parameters")
+
+
+# --------------------------------------------------------------------------------------------
+# architecture
+
+Activation = Literal["relu", "tanh", "sigmoid", "gelu", "none"]
+
+
+class MLPBranch(Strict):
+    """Fully connected layers over a coarse feature vector."""
+
+    type: Literal["mlp"]
+    input: str | None = Field(None, description="feature key; defaults to the branch's modality")
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [512])
+    out: int = Field(128, gt=0)
+    activation: Activation = "relu"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    batch_norm: bool = False
+    normalize: bool = Field(True, description="L2-normalise the output embedding")
+
+
+class LinearBranch(Strict):
+    """One linear projection (what closed-form methods such as CCA fill in)."""
+
+    type: Literal["linear"]
+    input: str | None = None
+    out: int = Field(10, gt=0)
+    normalize: bool = False
+
+
+class UnitPoolBranch(Strict):
+    """Fine-grained units -> per-unit MLP -> mean or max pool per item (variable units per item)."""
+
+    type: Literal["unit_pool"]
+    input: str | None = None
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [512])
+    out: int = Field(128, gt=0)
+    pool: Literal["mean", "max"] = "mean"
+    activation: Activation = "relu"
+    normalize: bool = True
+
+
+class ConvNetBranch(Strict):
+    """A small CNN trained end to end from pixels (needs a `pixels` feature set)."""
+
+    type: Literal["convnet"]
+    input: str | None = None
+    channels: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [16, 32, 64])
+    out: int = Field(128, gt=0)
+    normalize: bool = True
+
+
+Branch = Annotated[
+    Union[MLPBranch, LinearBranch, UnitPoolBranch, ConvNetBranch], Field(discriminator="type")
+]
+
+
+class HashHead(Strict):
+    bits: int = Field(32, ge=8, le=1024)
+
+
+class MetricNetworkSpec(Strict):
+    """A pair-scoring network over [image embedding; text embedding] (UNCSM-style)."""
+
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [256, 128])
+
+
+class ArchitectureSpec(Strict):
+    image: Branch
+    text: Branch
+    label_head: bool = Field(True, description="a linear classifier shared by both modalities")
+    hash_head: HashHead | None = Field(None, description="a k-bit tanh hash layer per modality")
+    metric_network: MetricNetworkSpec | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# losses
+
+
+class TripletParams(Strict):
+    margin: float = Field(0.2, ge=0)
+    distance: Literal["cosine", "squared_euclidean"] = "cosine"
+    mining: Literal["all", "hardest"] = Field(
+        "all", description="all: mean over every valid triplet; hardest: hardest negative per pair"
+    )
+    directions: list[Literal["i2t", "t2i"]] = Field(default_factory=lambda: ["i2t", "t2i"])
+
+
+class TripletLoss(Strict):
+    """Cross-modal triplet hinge loss; relevance = same category / shared label."""
+
+    name: Literal["triplet"]
+    weight: float = Field(1.0, ge=0)
+    params: TripletParams = TripletParams()
+
+
+class LabelCEParams(Strict):
+    modalities: list[Modality] = Field(default_factory=lambda: ["image", "text"])
+
+
+class LabelCELoss(Strict):
+    """Label prediction from each modality's embedding (softmax CE, or BCE when multi-label)."""
+
+    name: Literal["label_ce"]
+    weight: float = Field(1.0, ge=0)
+    params: LabelCEParams = LabelCEParams()
+
+
+class QuantizationLoss(Strict):
+    """||B - H||^2 between binary codes B and continuous hash outputs H (hashing methods)."""
+
+    name: Literal["quantization"]
+    weight: float = Field(1.0, ge=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PairCEParams(Strict):
+    negatives: int = Field(3, ge=1, description="unrelated pairs drawn per related pair")
+
+
+class PairCELoss(Strict):
+    """Softmax cross-entropy of the metric network on related / unrelated pairs."""
+
+    name: Literal["pair_ce"]
+    weight: float = Field(1.0, ge=0)
+    params: PairCEParams = PairCEParams()
+
+
+LossTerm = Annotated[
+    Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss], Field(discriminator="name")
+]
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
+
+class OptimizerSpec(Strict):
+    type: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0)
+
+
+class GradientPhase(Strict):
+    """Minibatch gradient descent on the weighted loss terms; checkpoint chosen on val MAP."""
+
+    type: Literal["gradient"]
+    name: str = "joint"
+    epochs: int = Field(20, ge=1)
+    losses: list[LossTerm] | None = Field(None, description="defaults to the spec's `losses`")
+    trainable: list[str] | None = Field(
+        None, description="module names to update (image, text, label_head, hash_head, "
+        "metric_network); default: all but metric_network"
+    )
+    optimizer: OptimizerSpec = OptimizerSpec()
+    select_on_val: bool = True
+
+
+class CCAPhase(Strict):
+    """Closed-form CCA (scikit-learn) filling the two linear branches."""
+
+    type: Literal["cca"]
+    name: str = "cca"
+    max_iter: int = Field(500, ge=1)
+    pca: int | None = Field(None, ge=1, description="reduce each view to this many principal "
+                            "components (fitted on train) before CCA; guards against n < d")
+
+
+class RBMPretrainPhase(Strict):
+    """Layer-wise RBM pre-training of MLP branches by contrastive divergence (CD-k), no backprop."""
+
+    type: Literal["rbm_pretrain"]
+    name: str = "rbm"
+    modalities: list[Modality] = Field(default_factory=lambda: ["image", "text"])
+    epochs: int = Field(5, ge=1)
+    k: int = Field(1, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    visible: Literal["gaussian", "bernoulli"] = "gaussian"
+
+
+class AlternatingHashPhase(Strict):
+    """Alternate network updates with the closed-form code update B = sign(...)."""
+
+    type: Literal["alternating_hash"]
+    name: str = "hash"
+    rounds: int = Field(10, ge=1)
+    epochs_per_round: int = Field(1, ge=1)
+    losses: list[LossTerm] | None = None
+    gamma: float = Field(1.0, ge=0, description="weight of the network outputs in the B update")
+    optimizer: OptimizerSpec = OptimizerSpec()
+
+
+class MetricNetworkPhase(Strict):
+    """Train the metric network on frozen embeddings; evaluation then ranks by its scores."""
+
+    type: Literal["metric_network"]
+    name: str = "metric"
+    epochs: int = Field(5, ge=1)
+    losses: list[LossTerm] | None = None
+    optimizer: OptimizerSpec = OptimizerSpec()
+
+
+Phase = Annotated[
+    Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, MetricNetworkPhase],
+    Field(discriminator="type"),
+]
+
+
+class TrainingSpec(Strict):
+    phases: list[Phase] = Field(min_length=1)
+    batch_size: int = Field(64, ge=2)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads; default: torch's")
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation
+
+
+class ProtocolSpec(Strict):
+    """Everything that makes MAP numbers comparable; stamped into every result."""
+
+    name: str = "custom"
+    relevance: Literal["category", "shared_label"] = "category"
+    database: Literal["test", "train"] = Field(
+        "test", description="queries are always the test split; the database is test or train"
+    )
+    exclude_self: bool = Field(True, description="remove an I->I / T->T query from its database")
+    distance: Literal["cosine", "euclidean", "inner_product", "hamming", "learned"] = "cosine"
+    ties: Literal["database_order"] = Field(
+        "database_order", description="equal scores are ranked by database position (stable sort)"
+    )
+    empty_queries: Literal["skip", "zero"] = Field(
+        "skip", description="queries with no relevant item in the database: left out of the mean, "
+        "or counted as AP 0"
+    )
+    map_at_r_denominator: Literal["retrieved_relevant", "min_r_relevant"] = Field(
+        "retrieved_relevant",
+        description="MAP@R divides by the relevant items retrieved in the top R (the DCMH-era "
+        "convention) or by min(R, number relevant)",
+    )
+
+
+class EvaluationSpec(Strict):
+    protocol: str | ProtocolSpec = Field(
+        "category_cosine", description="a registered protocol name or a full protocol"
+    )
+    tasks: list[Task] = Field(default_factory=lambda: ["i2t", "t2i"])
+    metrics: list[str] = Field(
+        default_factory=lambda: ["map", "map@100", "p@50", "r@10"],
+        description="map, map@R, p@N, r@K (R, N, K positive integers)",
+    )
+    pr_points: int = Field(20, ge=2, le=1000)
+    query_chunk: int = Field(256, ge=1, description="queries scored at once (bounds memory)")
+
+    @model_validator(mode="after")
+    def _metric_names(self) -> "EvaluationSpec":
+        for m in self.metrics:
+            parse_metric_name(m)
+        return self
+
+
+def parse_metric_name(name: str) -> tuple[str, int | None]:
+    """'map' -> ('map', None); 'map@100' -> ('map', 100); 'p@50'; 'r@10'."""
+    base, _, cut = name.partition("@")
+    if base not in ("map", "p", "r") or (base != "map" and not cut):
+        raise ValueError(f"metric {name!r} is not one of map, map@R, p@N, r@K")
+    if cut:
+        if not cut.isdigit() or int(cut) <= 0:
+            raise ValueError(f"metric {name!r}: the cut-off must be a positive integer")
+        return base, int(cut)
+    return base, None
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class ExperimentSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    dataset: DatasetSpec
+    features: dict[str, FeatureSpec]
+    architecture: ArchitectureSpec
+    losses: list[LossTerm] = Field(default_factory=list)
+    training: TrainingSpec
+    evaluation: EvaluationSpec = EvaluationSpec()
+
+    @model_validator(mode="after")
+    def _wire(self) -> "ExperimentSpec":
+        for key, feat in self.features.items():
+            if feat.modality is None:
+                if key not in ("image", "text"):
+                    raise ValueError(f"features.{key}: set `modality` (image or text)")
+                feat.modality = key  # type: ignore[assignment]
+        for modality in ("image", "text"):
+            branch = getattr(self.architecture, modality)
+            name = branch.input or modality
+            if name not in self.features:
+                raise ValueError(
+                    f"architecture.{modality}.input: no feature {name!r}; "
+                    f"features are: {', '.join(self.features)}"
+                )
+            if self.features[name].modality != modality:
+                raise ValueError(f"architecture.{modality}.input: {name!r} is not a {modality} feature")
+            branch.input = name
+        return self
