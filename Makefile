@@ -1,0 +1,36 @@
+# The README's two commands:  `make repro`  and  `make test`.  Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= $(or $(XMR_DATA),../shared/data)
+
+export DVC_NO_ANALYTICS := 1
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup repro test clean-scratch
+
+# A virtual environment with pinned versions. torch is installed first, on its own, so that the
+# CPU wheel is chosen and torchvision's `torch==2.13.0` requirement is already met.
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+# The embedded default always; the Wikipedia experiments too when its data is present.
+repro: setup
+	@if [ -d "$(DATA)/wikipedia" ]; then \
+		$(BIN)/dvc repro; \
+	else \
+		echo "No Wikipedia data at $(DATA)/wikipedia: running the embedded default (scenes) only."; \
+		$(BIN)/dvc repro --glob 'evaluate@scenes_*'; \
+	fi
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean-scratch:
+	rm -rf store/scratch
