@@ -127,14 +127,14 @@ def _check_registered_names(spec: ExperimentSpec, source: str) -> None:
     problems = []
     if spec.dataset.name not in DATASETS:
         problems.append(f"  dataset.name: unknown dataset {spec.dataset.name!r}; "
-                        f"choose one of: {', '.join(sorted(DATASETS))}")
+                        f"choose one of: {', '.join(DATASETS.names())}")
     for key, feat in spec.features.items():
         if feat.extractor not in EXTRACTORS:
             problems.append(f"  features.{key}.extractor: unknown extractor {feat.extractor!r}; "
-                            f"choose one of: {', '.join(sorted(EXTRACTORS))}")
+                            f"choose one of: {', '.join(EXTRACTORS.names())}")
     proto = spec.evaluation.protocol
     if isinstance(proto, str) and proto not in PROTOCOLS:
         problems.append(f"  evaluation.protocol: unknown protocol {proto!r}; "
-                        f"choose one of: {', '.join(sorted(PROTOCOLS))}")
+                        f"choose one of: {', '.join(PROTOCOLS.names())}")
     if problems:
         raise SpecError("\n".join([f"{source}: {len(problems)} error(s) in the spec", *problems]))
