@@ -1,0 +1,105 @@
+"""End to end: `xmr run`, the Wikipedia baseline, and the DVC pipeline in a scratch copy."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xmr.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_xmr_run_scenes_writes_metrics(tiny_store, tmp_path, capsys):
+    out = tmp_path / "m.json"
+    rc = main(["run", "specs/scenes/deep.yaml", "--store", str(tiny_store), "--metrics-out", str(out),
+               "--set", "dataset.params.n_items=80", "--set", "dataset.params.image_size=48",
+               "--set", "training.phases.0.epochs=3"])
+    assert rc == 0
+    m = json.loads(out.read_text())
+    assert m["protocol"]["relevance"] == "category" and m["protocol"]["ties"] == "database_order"
+    assert set(m["tasks"]) == {"i2t", "t2i", "i2i", "t2t"}
+    for t in m["tasks"].values():
+        assert set(t) == {"map", "map@100", "p@50", "r@10"} and 0 <= t["map"] <= 1
+    plots = tiny_store / "plots" / "scenes_deep"
+    assert sorted(p.name for p in plots.iterdir()) == ["pr_i2i.csv", "pr_i2t.csv", "pr_t2i.csv", "pr_t2t.csv"]
+    assert main(["sql", "SELECT count(*) AS n FROM results WHERE experiment='scenes_deep'",
+                 "--store", str(tiny_store)]) == 0
+    assert "16" in capsys.readouterr().out
+
+
+def test_xmr_run_reuses_cached_features(tiny_store):
+    from xmr.store import query
+
+    before = query(__import__("xmr.store", fromlist=["Store"]).Store(tiny_store),
+                   "SELECT name, created_at FROM featuresets ORDER BY name")[1]
+    assert main(["run", "specs/scenes/cca.yaml", "--store", str(tiny_store),
+                 "--set", "dataset.params.n_items=80", "--set", "dataset.params.image_size=48",
+                 "--set", "training.phases.0.pca=16"]) == 0
+    after = query(__import__("xmr.store", fromlist=["Store"]).Store(tiny_store),
+                  "SELECT name, created_at FROM featuresets ORDER BY name")[1]
+    assert set(before) <= set(after)
+
+
+def test_wikipedia_deep_beats_020(wikipedia_root, tmp_path):
+    from xmr.pipeline import run_spec
+    from xmr.spec import load_spec
+    from xmr.store import Store
+
+    spec = load_spec("specs/wikipedia/deep.yaml", sets=[f"dataset.root={wikipedia_root}"])
+    m = run_spec(spec, Store(tmp_path))
+    assert m["tasks"]["i2t"]["map"] > 0.20 and m["tasks"]["t2i"]["map"] > 0.20, m["tasks"]
+
+
+def _dvc(cwd, *args):
+    env = dict(os.environ, DVC_NO_ANALYTICS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    res = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_dvc_pipeline_repro_and_experiments(tmp_path):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    for name in ("dvc.yaml", ".dvcignore", "specs", "stages", "xmr"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / name)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["datasets"] = {"scenes": params["datasets"]["scenes"]}
+    params["datasets"]["scenes"]["spec"]["params"] = {"n_items": 60, "image_size": 48, "seed": 0}
+    params["experiments"] = {k: v for k, v in params["experiments"].items() if k.startswith("scenes")}
+    params["experiments"]["scenes_deep"]["set"]["training"]["phases"]["0"]["epochs"] = 2
+    params["experiments"]["scenes_cca"]["set"] = {"training": {"phases": {"0": {"pca": 16}}}}
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (proj / "store").mkdir()
+    (proj / "store" / ".gitignore").write_text("*\n!.gitignore\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=proj, check=True)
+    _dvc(proj, "init", "-q")
+    _dvc(proj, "config", "core.analytics", "false")
+    out = _dvc(proj, "repro")
+    for stage in ("prepare@scenes", "featurize@scenes", "train@scenes_cca", "train@scenes_deep",
+                  "evaluate@scenes_cca", "evaluate@scenes_deep"):
+        assert f"Running stage '{stage}'" in out
+    assert "Running stage" not in _dvc(proj, "repro")
+    subprocess.run([*git, "add", "-A"], cwd=proj, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=proj, check=True)
+    # one experiment's knob re-runs that experiment's stages only
+    out = _dvc(proj, "exp", "run", "-S", "experiments.scenes_deep.set.losses.0.params.margin=0.1")
+    assert "Running stage 'train@scenes_deep'" in out
+    assert "Running stage 'train@scenes_cca'" not in out
+    assert "Running stage 'featurize@scenes'" not in out
+    show = _dvc(proj, "exp", "show", "--csv")
+    header = show.splitlines()[0]
+    assert "store/metrics/scenes_deep.json:tasks.i2t.map" in header
+    assert "store/metrics/scenes_deep.json:tasks.t2i.map" in header
+    assert "experiments.scenes_deep.set.losses.0.params.margin" in header
+    assert len(show.strip().splitlines()) >= 4  # header, workspace, main, the experiment
