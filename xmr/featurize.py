@@ -121,7 +121,7 @@ def featurize(store: Store, dataset_key: str, fspec: FeatureSpec, build: bool = 
     block = 2048
     with FeatureSetWriter(path, len(flat), ext.dim, ext.dtype, offsets=offsets) as w:
         for start in tqdm(range(0, len(flat), block), desc=f"featurize {name}", unit="block",
-                          disable=len(flat) <= block):
+                          disable=None if len(flat) > block else True):
             w.write(ext.transform(flat[start:start + block]))
         extra = {}
         if hasattr(ext, "oov"):

@@ -59,7 +59,7 @@ class EfficientNetLite0(Extractor):
         size = self.params.image_size
         out = np.empty((len(units), self.dim), np.float32)
         done = 0
-        bar = tqdm(total=len(units), desc="efficientnet_lite0", unit="img", leave=False)
+        bar = tqdm(total=len(units), desc="efficientnet_lite0", unit="img", leave=False, disable=None)
         for batch in self.batches(units, self.params.batch_size):
             arr = np.stack([np.asarray(load_crop(p, b, size), np.float32) / 255.0 for p, b in batch])
             arr = (arr - IMAGENET_MEAN) / IMAGENET_STD

@@ -78,7 +78,7 @@ def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs
     bs = ctx.spec.training.batch_size
     best = (-np.inf, None, -1)
     has_val = len(data.split("val")) > 0
-    bar = tqdm(range(epochs), desc=f"phase {name}", unit="epoch", leave=False)
+    bar = tqdm(range(epochs), desc=f"phase {name}", unit="epoch", leave=False, disable=None)
     for epoch in bar:
         model.train()
         order = ctx.generator.permutation(train_idx)

@@ -23,7 +23,7 @@ def _pca(x: np.ndarray, n: int | None):
         return lambda a: a
     from sklearn.decomposition import PCA
 
-    pca = PCA(n_components=n).fit(x)
+    pca = PCA(n_components=n, svd_solver="full").fit(x)  # exact, so runs are repeatable
     return pca.transform
 
 
