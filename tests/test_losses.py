@@ -53,7 +53,7 @@ def test_triplet_step_moves_negative_away():
     img = torch.tensor([[1.0, 0.0], [0.0, 1.0]], requires_grad=True)
     txt = torch.tensor([[0.9, 0.1], [0.8, 0.3]], requires_grad=True)  # text 1 (class 1) near image 0
     loss = LOSSES.get("triplet")(TripletParams(margin=0.5, distance="squared_euclidean"))
-    before = float(((img[0] - txt[1]) ** 2).sum())
+    before = float(((img[0] - txt[1]) ** 2).sum().detach())
     opt = torch.optim.SGD([img, txt], lr=0.1)
     value = loss({"image": img, "text": txt}, _batch([0, 1]), None)
     value.backward()

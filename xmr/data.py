@@ -50,12 +50,7 @@ class ExperimentData:
     @classmethod
     def build(cls, prepared: Prepared, featuresets: dict[str, FeatureSet], relevance: str,
               device: torch.device) -> "ExperimentData":
-        items = prepared.items
-        n_cls = max(len(prepared.meta["label_names"]), 1)
-        labels = torch.zeros(items.num_rows, n_cls)
-        for i, labs in enumerate(items.column("labels").to_pylist()):
-            labels[i, labs] = 1.0
-        category = torch.tensor(items.column("category").to_pylist(), dtype=torch.long)
+        category, labels = prepared.targets()
         if relevance == "category" and bool((category < 0).any()):
             raise ValueError(f"dataset {prepared.key}: relevance 'category' but some items have no "
                              "category; use a shared_label protocol")

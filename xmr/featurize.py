@@ -43,6 +43,17 @@ class Prepared:
         return cls(key, path, read_json(path / "dataset.json"), read_table(path / "items.parquet"),
                    read_table(path / "units.parquet"))
 
+    def targets(self):
+        """(category (n,) long, labels (n, C) multi-hot float) as torch tensors."""
+        import torch
+
+        n_cls = max(len(self.meta["label_names"]), 1)
+        labels = torch.zeros(self.items.num_rows, n_cls)
+        for i, labs in enumerate(self.items.column("labels").to_pylist()):
+            labels[i, labs] = 1.0
+        category = torch.tensor(self.items.column("category").to_pylist(), dtype=torch.long)
+        return category, labels
+
     def split_indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.items.column("split").to_pylist()) == split)
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from .datasets import prepare as prepare_dataset
 from .featurize import Prepared, featurize, featureset_key
@@ -135,11 +134,7 @@ def evaluate_step(store: Store, name: str) -> dict:
     protocol = resolve_protocol(spec.evaluation.protocol)
     reps = Representations.load(exp_dir / "embeddings.zarr")
     items = prepared.items
-    n_cls = max(len(prepared.meta["label_names"]), 1)
-    labels = torch.zeros(items.num_rows, n_cls)
-    for i, labs in enumerate(items.column("labels").to_pylist()):
-        labels[i, labs] = 1.0
-    category = torch.tensor(items.column("category").to_pylist())
+    category, labels = prepared.targets()
     splits = {s: prepared.split_indices(s) for s in ("train", "val", "test")}
     network = load_model(exp_dir, spec).metric_network if protocol.distance == "learned" else None
     ev = spec.evaluation

@@ -71,19 +71,20 @@ def grid(spec: GridGranularity, modality: str, items: pa.Table, units: pa.Table)
     return Units(modality, "patch", [list(boxes) for _ in range(items.num_rows)], fine=True)
 
 
+def _text_units(kind: str, spec, modality: str, items: pa.Table, units: pa.Table) -> Units:
+    if modality != "text":
+        raise ValueError(f"granularity {spec.type!r} applies to texts only")
+    per = [u[: spec.max_units] for u in _units_by_item(units, kind, items.num_rows)]
+    return Units(modality, kind, per, fine=True)
+
+
 @GRANULARITIES.register("sentences")
 def sentences(spec: SentencesGranularity, modality: str, items: pa.Table, units: pa.Table) -> Units:
     """The sentences of each text (from the prepared units), at most `max_units` per item."""
-    if modality != "text":
-        raise ValueError("granularity 'sentences' applies to texts only")
-    per = [u[: spec.max_units] for u in _units_by_item(units, "sentence", items.num_rows)]
-    return Units(modality, "sentence", per, fine=True)
+    return _text_units("sentence", spec, modality, items, units)
 
 
 @GRANULARITIES.register("tags")
 def tags(spec: TagsGranularity, modality: str, items: pa.Table, units: pa.Table) -> Units:
     """The tags of each item, at most `max_units` per item."""
-    if modality != "text":
-        raise ValueError("granularity 'tags' applies to texts only")
-    per = [u[: spec.max_units] for u in _units_by_item(units, "tag", items.num_rows)]
-    return Units(modality, "tag", per, fine=True)
+    return _text_units("tag", spec, modality, items, units)
