@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from xmr.pipeline import evaluate_step
+from xmr.cli import report_errors
 from xmr.store import Store
 
 
@@ -22,4 +23,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report_errors("stages.evaluate", main))

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from xmr.pipeline import featurize_step, params_dataset, read_params
+from xmr.cli import report_errors
 from xmr.store import Store
 
 
@@ -24,4 +25,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report_errors("stages.featurize", main))

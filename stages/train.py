@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from xmr.pipeline import params_experiment, read_params, train_step
+from xmr.cli import report_errors
 from xmr.store import Store
 
 
@@ -25,4 +26,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report_errors("stages.train", main))

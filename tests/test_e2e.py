@@ -103,3 +103,11 @@ def test_dvc_pipeline_repro_and_experiments(tmp_path):
     assert "store/metrics/scenes_deep.json:tasks.t2i.map" in header
     assert "experiments.scenes_deep.set.losses.0.params.margin" in header
     assert len(show.strip().splitlines()) >= 4  # header, workspace, main, the experiment
+
+
+def test_stage_errors_are_one_line_not_tracebacks():
+    res = subprocess.run([sys.executable, "-m", "stages.train", "no_such_experiment"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 1
+    assert "no experiments.no_such_experiment" in res.stderr and "scenes_deep" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from .spec import SpecError, load_spec
 
@@ -145,17 +146,22 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def report_errors(command: str, fn: Callable[[], int]) -> int:
+    """Run ``fn``; bad input (spec, files, params, values) becomes one message and exit 1."""
     try:
-        return args.func(args)
+        return fn()
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return 1
     except (FileNotFoundError, KeyError, ValueError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"xmr {args.command}: {msg}", file=sys.stderr)
+        print(f"{command}: {msg}", file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return report_errors(f"xmr {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -58,8 +58,8 @@ class Prepared:
         return np.flatnonzero(np.asarray(self.items.column("split").to_pylist()) == split)
 
 
-def featureset_key(prepared: Prepared, fspec: FeatureSpec) -> tuple[str, dict[str, Any]]:
-    ext = EXTRACTORS.get(fspec.extractor)(fspec.params)
+def featureset_key(prepared: Prepared, fspec: FeatureSpec, ext=None) -> tuple[str, dict[str, Any]]:
+    ext = ext or EXTRACTORS.get(fspec.extractor)(fspec.params)
     key = {"modality": fspec.modality, "extractor": fspec.extractor,
            "params": ext.resolved_params(), "granularity": fspec.granularity.model_dump(),
            "items_hash": prepared.meta["items_hash"]}
@@ -70,7 +70,8 @@ def featureset_key(prepared: Prepared, fspec: FeatureSpec) -> tuple[str, dict[st
 def featurize(store: Store, dataset_key: str, fspec: FeatureSpec, build: bool = True) -> FeatureSet:
     """Return the feature set for ``fspec``, computing it only when it is not in the store."""
     prepared = Prepared.open(store, dataset_key)
-    name, key = featureset_key(prepared, fspec)
+    ext = EXTRACTORS.get(fspec.extractor)(fspec.params)
+    name, key = featureset_key(prepared, fspec, ext)
     path = store.featureset_dir(dataset_key, name)
     if (path / "provenance.json").is_file():
         return FeatureSet.open(path)
@@ -80,7 +81,6 @@ def featurize(store: Store, dataset_key: str, fspec: FeatureSpec, build: bool = 
             f"is not in {store.features_dir(dataset_key)}; add it to the "
             f"`datasets.{dataset_key}.features` list in params.yaml so `featurize@{dataset_key}` "
             "builds it")
-    ext = EXTRACTORS.get(fspec.extractor)(fspec.params)
     if ext.modality not in ("any", fspec.modality):
         raise ValueError(f"extractor {fspec.extractor!r} makes {ext.modality} features, "
                          f"not {fspec.modality}")

@@ -7,6 +7,7 @@ wrappers over these.
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +73,11 @@ def prepare_step(store: Store, key: str, spec: DatasetSpec) -> dict:
 
 def featurize_step(store: Store, key: str, feats: list[FeatureSpec], prune: bool = True) -> list[str]:
     """Build every listed feature set (reusing those already there); drop unlisted ones."""
-    prepared = Prepared.open(store, key)
-    names = []
-    for f in feats:
-        fs = featurize(store, key, f)
-        names.append(fs.path.name)
+    names = [featurize(store, key, f).path.name for f in feats]
     if prune and store.features_dir(key).is_dir():
-        import shutil
-
         for p in store.features_dir(key).iterdir():
             if p.is_dir() and p.name not in names:
                 shutil.rmtree(p)
-    del prepared
     refresh_catalog(store)
     return names
 

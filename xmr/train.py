@@ -13,7 +13,6 @@ import torch
 import zarr
 
 from .data import ExperimentData
-from .device import resolve_device
 from .metrics import Side, evaluate_task, make_scorer, pack_codes
 from .model import CrossModalModel
 from .phases import PHASES, PhaseContext
@@ -54,13 +53,15 @@ class Representations:
 
 
 @torch.no_grad()
-def represent(model: CrossModalModel, data: ExperimentData, batch: int = 1024) -> Representations:
+def represent(model: CrossModalModel, data: ExperimentData, idx: np.ndarray | None = None,
+              batch: int = 1024) -> Representations:
+    """Representations of the items ``idx`` (default: every item), rows in that order."""
     model.eval()
-    all_idx = torch.arange(data.n_items, device=data.device)
+    rows = torch.as_tensor(np.arange(data.n_items) if idx is None else idx, device=data.device)
     emb, codes = {}, {}
     for m in ("image", "text"):
-        parts = [model.encode(m, data.views[m].take(all_idx[s:s + batch]))
-                 for s in range(0, data.n_items, batch)]
+        parts = [model.encode(m, data.views[m].take(rows[s:s + batch]))
+                 for s in range(0, len(rows), batch)]
         e = torch.cat(parts)
         emb[m] = e.float().cpu().numpy()
         if model.hash_head is not None:
@@ -98,16 +99,21 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
     model = CrossModalModel(spec.architecture, {m: v.dim for m, v in data.views.items()},
                             data.n_classes).to(device)
     splits = {s: data.split(s) for s in ("train", "val", "test")}
-    for s in ("train",):
-        if len(splits[s]) == 0:
-            raise ValueError(f"dataset {data.prepared.key}: the {s} split is empty")
+    if len(splits["train"]) == 0:
+        raise ValueError(f"dataset {data.prepared.key}: the train split is empty")
+    # validation encodes only what it scores: val queries, and the train split when the
+    # protocol's database is the training set
+    val_rows = np.concatenate([splits["val"]] + ([splits["train"]] if protocol.database == "train" else []))
+    n_val = len(splits["val"])
+    local = {"val": np.arange(n_val), "train": np.arange(n_val, len(val_rows))}
 
     def validate() -> float:
-        if len(splits["val"]) == 0:
+        if n_val == 0:
             return float("nan")
-        reps = represent(model, data)
+        reps = represent(model, data, val_rows)
         model.train()
-        res = score_splits(reps, data.category, data.labels, splits, "val", protocol,
+        rows = torch.as_tensor(val_rows, device=data.device)
+        res = score_splits(reps, data.category[rows], data.labels[rows], local, "val", protocol,
                            ["i2t", "t2i"], ["map"], metric_network=model.metric_network)
         return float(np.mean([r.metrics["map"] for r in res.values()]))
 
@@ -127,7 +133,7 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
         "experiment": spec.name, "dataset": data.prepared.key, "spec_hash": stable_hash(spec_json),
         "split_hash": data.prepared.meta["split_hash"], "device": str(device),
         "featuresets": featuresets, "train_seconds": round(seconds, 2),
-        "best_val_map": validate() if len(splits["val"]) else None,
+        "best_val_map": validate() if n_val else None,
         "phases": phase_results, "history": ctx.log,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -147,5 +153,4 @@ def load_model(exp_dir: Path, spec: ExperimentSpec, device: torch.device | str =
     return model.eval()
 
 
-__all__ = ["Representations", "load_model", "represent", "resolve_device", "score_splits",
-           "train_experiment"]
+__all__ = ["Representations", "load_model", "represent", "score_splits", "train_experiment"]

@@ -88,7 +88,7 @@ def resolve_root(spec: DatasetSpec) -> Path:
     if not root.is_dir():
         raise DatasetError(
             f"dataset {spec.name!r}: folder {root} not found. Set `dataset.root` in the spec "
-            f"(or the `datasets.{spec.name}.root` param), or $XMR_DATA to the folder holding "
+            f"(or `datasets.{spec.name}.spec.root` in params.yaml), or $XMR_DATA to the folder holding "
             f"{spec.name}/; see README.md 'Datasets' for how to obtain it."
         )
     return root

@@ -99,7 +99,8 @@ class WikipediaDataset(DatasetSource):
             raise DatasetError(f"wikipedia: missing {path} (needed for feature {name!r})")
         mat = loadmat(path)
         parts = []
-        n_rows = {s: sum(1 for r in self._read_lists(root) if r[3] == s) for s in ("train", "test")}
+        splits = [r[3] for r in self._read_lists(root)]
+        n_rows = {s: splits.count(s) for s in ("train", "test")}
         for key, split in zip(self.FEATURES[name], ("train", "test")):
             if key not in mat:
                 raise DatasetError(f"{path}: no variable {key!r}")

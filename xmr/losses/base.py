@@ -38,7 +38,7 @@ class Batch:
 class Loss(nn.Module):
     requires: ClassVar[tuple[str, ...]] = ("image", "text")
 
-    def __init__(self, params=None, model: nn.Module | None = None):
+    def __init__(self, params=None):
         super().__init__()
         self.params = params
 

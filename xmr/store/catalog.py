@@ -21,12 +21,16 @@ from .layout import Store
 TABLES = ("datasets", "items", "units", "featuresets", "experiments", "results")
 
 
+ITEMS = "datasets/*/items.parquet"
+UNITS = ("datasets/*/units.parquet", "features/*/*/units.parquet")
+JSON_SOURCES = {  # table -> files it is built from
+    "datasets": "datasets/*/dataset.json", "featuresets": "features/*/*/provenance.json",
+    "experiments": "experiments/*/train_log.json", "results": "metrics/*.json",
+}
+
+
 def _sources(store: Store) -> list[Path]:
-    root = store.root
-    pats = ["datasets/*/dataset.json", "datasets/*/items.parquet", "datasets/*/units.parquet",
-            "features/*/*/provenance.json", "features/*/*/units.parquet",
-            "experiments/*/train_log.json", "metrics/*.json"]
-    return [p for pat in pats for p in root.glob(pat)]
+    return [p for pat in (ITEMS, *UNITS, *JSON_SOURCES.values()) for p in store.root.glob(pat)]
 
 
 def _json_rows(paths: list[Path], flatten: callable) -> pa.Table | None:
@@ -72,25 +76,15 @@ def refresh_catalog(store: Store) -> Path:
     with atomic_file(store.catalog_path) as tmp:
         con = duckdb.connect(str(tmp))
         try:
-            def parquet_table(name: str, pattern: str) -> None:
-                files = sorted(str(p) for p in root.glob(pattern))
+            for name, patterns in (("items", (ITEMS,)), ("units", UNITS)):
+                files = sorted(str(p) for pat in patterns for p in root.glob(pat))
                 if files:
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?, "
                                 "union_by_name=true)", [files])
-
-            parquet_table("items", "datasets/*/items.parquet")
-            unit_files = sorted(str(p) for p in [*root.glob("datasets/*/units.parquet"),
-                                                 *root.glob("features/*/*/units.parquet")])
-            if unit_files:
-                con.execute("CREATE TABLE units AS SELECT * FROM read_parquet(?, union_by_name=true)",
-                            [unit_files])
-            for name, pattern, flatten in [
-                ("datasets", "datasets/*/dataset.json", _dataset_row),
-                ("featuresets", "features/*/*/provenance.json", _featureset_row),
-                ("experiments", "experiments/*/train_log.json", _experiment_row),
-                ("results", "metrics/*.json", _result_rows),
-            ]:
-                table = _json_rows(sorted(root.glob(pattern)), flatten)
+            flatteners = {"datasets": _dataset_row, "featuresets": _featureset_row,
+                          "experiments": _experiment_row, "results": _result_rows}
+            for name, pattern in JSON_SOURCES.items():
+                table = _json_rows(sorted(root.glob(pattern)), flatteners[name])
                 if table is not None:
                     con.register("_src", table)
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM _src")
