@@ -127,6 +127,43 @@ def test_shared_label_relevance():
     assert res.metrics["map"] == pytest.approx((1 / 2 + 2 / 3) / 2)
 
 
+def test_instance_relevance_is_the_own_pair():
+    """Caption datasets: only the query's own item is relevant, so AP = 1 / rank of the pair."""
+    torch.manual_seed(3)
+    n = 7
+    q = Side({"image": torch.randn(n, 4)}, torch.full((n,), -1), torch.zeros(n, 1), np.arange(n))
+    db = Side({"text": torch.randn(n, 4)}, torch.full((n,), -1), torch.zeros(n, 1), np.arange(n))
+    res = evaluate_task("i2t", q, db, ProtocolSpec(relevance="instance"), ["map", "r@1"])
+    scores = SCORERS.get("cosine")()(q.reps["image"], db.reps["text"]).numpy()
+    for i in range(n):
+        rel = np.arange(n) == i
+        assert res.per_query["map"][i] == pytest.approx(reference(scores[i], rel, np.zeros(n, bool), "map"))
+        rank = 1 + sum(scores[i][j] > scores[i][i] or (scores[i][j] == scores[i][i] and j < i)
+                       for j in range(n))
+        assert res.per_query["map"][i] == pytest.approx(1 / rank)
+    assert res.n_empty == 0
+
+
+def test_retrieval_database_is_every_non_query_item():
+    from xmr.train import Representations, score_splits
+
+    rng = np.random.default_rng(4)
+    n = 12
+    reps = Representations({"image": rng.normal(size=(n, 3)).astype(np.float32),
+                            "text": rng.normal(size=(n, 3)).astype(np.float32)})
+    category = torch.tensor(rng.integers(0, 2, n))
+    splits = {"test": np.arange(3), "train": np.arange(3, 8), "val": np.arange(8, 9),
+              "retrieval": np.arange(3, 12)}
+    proto = ProtocolSpec(relevance="category", database="retrieval")
+    got = score_splits(reps, category, torch.zeros(n, 2), splits, "test", proto, ["i2t"], ["map"])
+    scores = SCORERS.get("cosine")()(torch.from_numpy(reps.embeddings["image"][:3]),
+                                     torch.from_numpy(reps.embeddings["text"][3:])).numpy()
+    rel = (category[:3, None] == category[None, 3:]).numpy()
+    for i in range(3):
+        assert got["i2t"].per_query["map"][i] == pytest.approx(
+            reference(scores[i], rel[i], np.zeros(9, bool), "map"), nan_ok=True)
+
+
 def test_pr_curve_matches_reference():
     rng = np.random.default_rng(3)
     q, db = _sides(rng, 6, 20)

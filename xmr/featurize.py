@@ -94,7 +94,8 @@ def featurize(store: Store, dataset_key: str, fspec: FeatureSpec, build: bool = 
             raise ValueError("extractor 'precomputed' gives whole-item features only")
         ds_spec = DatasetSpec.model_validate(prepared.meta["config"])
         source = DATASETS.get(ds_spec.name)()
-        matrix, info = source.precomputed(ds_spec, resolve_root(ds_spec), ext.params.name)
+        matrix, info = source.precomputed(ds_spec, resolve_root(ds_spec), ext.params.name,
+                                          prepared.items)
         if len(matrix) != n_items:
             raise ValueError(f"{info['file']}: {len(matrix)} rows for {n_items} items")
         provenance.update(weights_sha256=info["sha256"], source=info)
@@ -104,7 +105,7 @@ def featurize(store: Store, dataset_key: str, fspec: FeatureSpec, build: bool = 
         return FeatureSet.open(path)
 
     units = GRANULARITIES.get(fspec.granularity.type)(fspec.granularity, fspec.modality,
-                                                      prepared.items, prepared.units)
+                                                      prepared.items, prepared.units, prepared.path)
     flat, owners = [], []
     if fspec.modality == "image":
         paths = prepared.items.column("image_path").to_pylist()

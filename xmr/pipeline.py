@@ -130,6 +130,7 @@ def evaluate_step(store: Store, name: str) -> dict:
     items = prepared.items
     category, labels = prepared.targets()
     splits = {s: prepared.split_indices(s) for s in ("train", "val", "test")}
+    splits["retrieval"] = np.setdiff1d(np.arange(items.num_rows), splits["test"])
     network = load_model(exp_dir, spec).metric_network if protocol.distance == "learned" else None
     ev = spec.evaluation
     results = score_splits(reps, category, labels, splits, "test", protocol, ev.tasks, ev.metrics,
@@ -138,8 +139,8 @@ def evaluate_step(store: Store, name: str) -> dict:
         "experiment": name,
         "protocol": protocol.model_dump(mode="json"),
         "queries": {"split": "test", "count": int(len(splits["test"]))},
-        "database": {"split": protocol.database if protocol.database == "train" else "test",
-                     "count": int(len(splits["train" if protocol.database == "train" else "test"]))},
+        "database": {"split": protocol.database,
+                     "count": int(len(splits[protocol.database]))},
         "tasks": {t: {m: round(v, 6) for m, v in r.metrics.items()} for t, r in results.items()},
         "empty_queries": {t: r.n_empty for t, r in results.items()},
         "average": {"map": round(float(np.mean([results[t].metrics["map"] for t in results

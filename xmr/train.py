@@ -82,7 +82,7 @@ def split_sides(reps: dict[str, np.ndarray], category: torch.Tensor, labels: tor
 def score_splits(reps: Representations, category, labels, splits: dict[str, np.ndarray],
                  query: str, protocol: ProtocolSpec, tasks: list[str], metrics: list[str],
                  pr_points: int = 20, query_chunk: int = 256, metric_network=None) -> dict:
-    database = "train" if protocol.database == "train" else query
+    database = query if protocol.database == "test" else protocol.database
     q, db = split_sides(reps.for_protocol(protocol), category, labels, splits, query, database)
     return {t: evaluate_task(t, q, db, protocol, metrics, pr_points, query_chunk,
                              scorer=make_scorer(protocol, t, metric_network)) for t in tasks}
@@ -102,8 +102,11 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
     if len(splits["train"]) == 0:
         raise ValueError(f"dataset {data.prepared.key}: the train split is empty")
     # validation encodes only what it scores: val queries, and the train split when the
-    # protocol's database is the training set
-    val_rows = np.concatenate([splits["val"]] + ([splits["train"]] if protocol.database == "train" else []))
+    # protocol's database is the training set (or the retrieval set, of which train is part)
+    db_train = protocol.database in ("train", "retrieval")
+    if db_train:
+        protocol = protocol.model_copy(update={"database": "train"})
+    val_rows = np.concatenate([splits["val"]] + ([splits["train"]] if db_train else []))
     n_val = len(splits["val"])
     local = {"val": np.arange(n_val), "train": np.arange(n_val, len(val_rows))}
 

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+from PIL import Image
 
 from ..registry import Registry
 from ..spec.models import DatasetSpec, SplitSpec
@@ -54,6 +55,31 @@ class LoadedDataset:
     multilabel: bool
     source: str  # where it came from (path, or generator + params)
     files: dict[str, str] = field(default_factory=dict)  # file -> sha256, for provenance
+    missing: list["Missing"] = field(default_factory=list)  # what a partial load left out
+
+
+@dataclass
+class Missing:
+    """Something a partial load could not read: the item, what is missing and the file."""
+
+    item_id: str
+    what: str  # image | text | tags | labels | item
+    path: str
+    dropped: bool = False  # the whole item was left out
+
+
+class MissingFiles:
+    """Collects missing files while a loader reads; raises on the first one unless partial."""
+
+    def __init__(self, dataset: str, partial: bool):
+        self.dataset, self.partial, self.rows = dataset, partial, []
+
+    def __call__(self, item_id: str, what: str, path: Path | str, dropped: bool = False,
+                 reason: str = "is missing") -> None:
+        if not self.partial:
+            raise DatasetError(f"{self.dataset}: item {item_id}: {what} file {path} {reason} (set "
+                               "`dataset.partial: true` to load the dataset without it)")
+        self.rows.append(Missing(item_id, what, str(path), dropped))
 
 
 class DatasetSource:
@@ -68,12 +94,72 @@ class DatasetSource:
     def needs_root(self) -> bool:
         return True
 
-    def precomputed(self, spec: DatasetSpec, root: Path, name: str) -> tuple[np.ndarray, dict]:
-        """A feature matrix shipped with the dataset, rows in item order (see `prepare`)."""
+    def precomputed(self, spec: DatasetSpec, root: Path, name: str,
+                    items: pa.Table) -> tuple[np.ndarray, dict]:
+        """A feature matrix shipped with the dataset, one row per prepared item, in item order."""
         raise DatasetError(f"dataset {self.name!r} ships no precomputed features")
 
 
 DATASETS: Registry[type[DatasetSource]] = Registry("dataset")
+
+
+def check_params(dataset: str, params: dict[str, Any], allowed: dict[str, Any]) -> dict[str, Any]:
+    """``dataset.params`` with defaults filled in; unknown keys are an error naming the allowed ones."""
+    unknown = set(params) - set(allowed)
+    if unknown:
+        raise ValueError(f"dataset.params: unknown key(s) {sorted(unknown)} for {dataset}; "
+                         f"allowed: {sorted(allowed)}")
+    return {**allowed, **params}
+
+
+def image_problem(path: Path) -> str | None:
+    """Why an image file cannot be used (missing, unreadable), or None. Reads the header only."""
+    if not path.is_file():
+        return "is missing"
+    try:
+        with Image.open(path) as im:
+            im.size  # noqa: B018  (parses the header)
+    except (OSError, ValueError) as exc:
+        return f"is not a readable image ({exc})"
+    return None
+
+
+def require_file(dataset: str, path: Path, what: str = "") -> Path:
+    if not path.is_file():
+        raise DatasetError(f"{dataset}: missing {path}{f' ({what})' if what else ''}")
+    return path
+
+
+def read_lines(dataset: str, path: Path, what: str = "") -> list[str]:
+    """The non-empty lines of a text file (stripped), with a clear error when it is missing."""
+    require_file(dataset, path, what)
+    return [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if ln.strip()]
+
+
+def load_mat(dataset: str, path: Path, variable: str, what: str = "") -> np.ndarray:
+    """One variable of a MATLAB file (v5 via scipy, v7.3 via h5py, transposed back to MATLAB's
+    row order), with errors that name the file and the variable."""
+    require_file(dataset, path, what)
+    try:
+        from scipy.io import loadmat
+
+        mat = loadmat(path, variable_names=[variable])
+        if variable not in mat:
+            from scipy.io import whosmat
+
+            have = [n for n, *_ in whosmat(path)]
+            raise DatasetError(f"{path}: no variable {variable!r} (it has {have})")
+        return np.asarray(mat[variable])
+    except (NotImplementedError, ValueError) as exc:  # MATLAB v7.3 = HDF5
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            raise DatasetError(f"{path}: not a MATLAB file ({exc})") from None
+        with h5py.File(path, "r") as fh:
+            if variable not in fh:
+                raise DatasetError(f"{path}: no variable {variable!r} (it has {list(fh)})") from None
+            return np.asarray(fh[variable]).T
 
 
 def resolve_root(spec: DatasetSpec) -> Path:
@@ -98,14 +184,32 @@ def assign_splits(items: list[Item], split: SplitSpec) -> list[str]:
     rng = np.random.default_rng(split.seed)
     n = len(items)
     if split.recipe == "official":
-        missing = [it.item_id for it in items if it.official_split not in ("train", "test")]
+        missing = [it.item_id for it in items if it.official_split not in ("train", "val", "test")]
         if missing:
             raise DatasetError(f"split recipe 'official': item {missing[0]} has no official split")
         out = [it.official_split for it in items]
+        if "val" in out:  # the dataset ships its own validation list
+            return out
         train_idx = np.array([i for i, s in enumerate(out) if s == "train"])
         n_val = int(round(split.val * len(train_idx)))
         for i in rng.permutation(train_idx)[:n_val]:
             out[i] = "val"
+        return out
+    if split.recipe in ("counts", "query_retrieval"):
+        counts = {"train": split.n_train, "val": split.n_val, "test": split.n_test}
+        total = sum(counts.values())
+        if split.recipe == "counts" and total != n:
+            raise DatasetError(f"split recipe 'counts': n_train + n_val + n_test = {total} but the "
+                               f"dataset has {n} items")
+        if total > n:
+            raise DatasetError(f"split recipe 'query_retrieval': n_train + n_val + n_test = {total} "
+                               f"exceeds the dataset's {n} items")
+        order = rng.permutation(n)
+        out = ["retrieval"] * n
+        bounds = np.cumsum([0, counts["test"], counts["train"], counts["val"]])
+        for name, lo, hi in zip(("test", "train", "val"), bounds[:-1], bounds[1:]):
+            for i in order[lo:hi]:
+                out[i] = name
         return out
     order = rng.permutation(n)
     n_train, n_val = int(round(split.train * n)), int(round(split.val * n))
@@ -155,7 +259,13 @@ def prepare(spec: DatasetSpec, out_dir: Path) -> dict[str, Any]:
         units = pa.Table.from_pylist(unit_rows, schema=UNITS_SCHEMA)
         write_table(tmp / "items.parquet", items)
         write_table(tmp / "units.parquet", units)
+        missing = pa.Table.from_pylist(
+            [{"dataset": spec.name, "item_id": m.item_id, "what": m.what, "path": m.path,
+              "dropped": m.dropped} for m in loaded.missing], schema=MISSING_SCHEMA)
+        write_table(tmp / "missing.parquet", missing)
         counts = {s: splits.count(s) for s in ("train", "val", "test")}
+        if "retrieval" in splits:
+            counts["retrieval"] = splits.count("retrieval")
         meta = {
             "name": spec.name, "source": loaded.source, "config": spec.model_dump(mode="json"),
             "n_items": len(ids), "split_counts": counts,
@@ -163,6 +273,7 @@ def prepare(spec: DatasetSpec, out_dir: Path) -> dict[str, Any]:
             "items_hash": _hash_rows(ids),
             "categories": loaded.categories, "label_names": loaded.label_names,
             "multilabel": loaded.multilabel, "files": loaded.files,
+            "partial": spec.partial, "n_missing": len(loaded.missing),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         write_json(tmp / "dataset.json", meta)
@@ -173,4 +284,9 @@ UNITS_SCHEMA = pa.schema([
     ("dataset", pa.string()), ("featureset", pa.string()), ("item_id", pa.string()),
     ("item_idx", pa.int64()), ("unit", pa.int64()), ("kind", pa.string()),
     ("text", pa.string()), ("box", pa.list_(pa.float32())),
+])
+
+MISSING_SCHEMA = pa.schema([
+    ("dataset", pa.string()), ("item_id", pa.string()), ("what", pa.string()),
+    ("path", pa.string()), ("dropped", pa.bool_()),
 ])

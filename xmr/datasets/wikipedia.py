@@ -15,7 +15,8 @@ import numpy as np
 
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
-from .base import DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, Unit
+from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
+                   check_params, image_problem)
 
 _TEXT_RE = re.compile(r"<text>(.*?)</text>", re.S)
 _SENT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -51,17 +52,14 @@ class WikipediaDataset(DatasetSource):
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         assert root is not None
-        unknown = set(spec.params) - {"require_texts"}
-        if unknown:
-            raise ValueError(f"dataset.params: unknown key(s) {sorted(unknown)} for wikipedia; "
-                             "allowed: ['require_texts']")
+        check_params(self.name, spec.params, {})
         cats_path = root / "categories.list"
         if not cats_path.is_file():
             raise DatasetError(f"wikipedia: missing {cats_path}")
         categories = [c.strip() for c in cats_path.read_text().splitlines() if c.strip()]
         rows = self._read_lists(root)
         texts_dir, images_dir = root / "texts", root / "images"
-        require_texts = bool(spec.params.get("require_texts", False))
+        missing = MissingFiles(self.name, spec.partial)
         items = []
         for text_id, image_id, cat, split in rows:
             if not 1 <= cat <= len(categories):
@@ -72,23 +70,28 @@ class WikipediaDataset(DatasetSource):
             if xml.is_file():
                 m = _TEXT_RE.search(xml.read_text(encoding="utf-8", errors="replace"))
                 if not m or not m.group(1).strip():
-                    raise DatasetError(f"{xml}: no <text> content")
-                text = " ".join(m.group(1).split())
-                units = [Unit("sentence", text=s) for s in split_sentences(text)]
-            elif require_texts:
-                raise DatasetError(f"wikipedia: text file {xml} is missing "
-                                   "(dataset.params.require_texts is true)")
+                    missing(text_id, "text", xml, reason="has no <text> content")
+                else:
+                    text = " ".join(m.group(1).split())
+                    units = [Unit("sentence", text=s) for s in split_sentences(text)]
+            elif texts_dir.is_dir():
+                missing(text_id, "text", xml)
             image = None
             if images_dir.is_dir():
-                found = list((images_dir / categories[cat - 1]).glob(f"{image_id}.*"))
-                image = str(found[0].resolve()) if found else None
+                found = sorted((images_dir / categories[cat - 1]).glob(f"{image_id}.*"))
+                path = found[0] if found else images_dir / categories[cat - 1] / f"{image_id}.jpg"
+                if problem := image_problem(path):
+                    missing(text_id, "image", path, reason=problem)
+                else:
+                    image = str(path.resolve())
             items.append(Item(item_id=text_id, category=cat - 1, labels=[cat - 1], text=text,
                               image_path=image, official_split=split, units=units))
         files = {n: sha256_file(root / n) for n in (*self.LISTS.values(), "categories.list")}
         return LoadedDataset(items=items, categories=categories, label_names=categories,
-                             multilabel=False, source=str(root.resolve()), files=files)
+                             multilabel=False, source=str(root.resolve()), files=files,
+                             missing=missing.rows)
 
-    def precomputed(self, spec: DatasetSpec, root: Path, name: str) -> tuple[np.ndarray, dict]:
+    def precomputed(self, spec: DatasetSpec, root: Path, name: str, items=None) -> tuple[np.ndarray, dict]:
         if name not in self.FEATURES:
             raise DatasetError(f"wikipedia ships precomputed features {sorted(self.FEATURES)}, "
                                f"not {name!r}")

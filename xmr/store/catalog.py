@@ -18,11 +18,12 @@ import pyarrow as pa
 from .files import atomic_file, read_json
 from .layout import Store
 
-TABLES = ("datasets", "items", "units", "featuresets", "experiments", "results")
+TABLES = ("datasets", "items", "units", "missing", "featuresets", "experiments", "results")
 
 
 ITEMS = "datasets/*/items.parquet"
 UNITS = ("datasets/*/units.parquet", "features/*/*/units.parquet")
+MISSING = "datasets/*/missing.parquet"
 JSON_SOURCES = {  # table -> files it is built from
     "datasets": "datasets/*/dataset.json", "featuresets": "features/*/*/provenance.json",
     "experiments": "experiments/*/train_log.json", "results": "metrics/*.json",
@@ -30,7 +31,7 @@ JSON_SOURCES = {  # table -> files it is built from
 
 
 def _sources(store: Store) -> list[Path]:
-    return [p for pat in (ITEMS, *UNITS, *JSON_SOURCES.values()) for p in store.root.glob(pat)]
+    return [p for pat in (ITEMS, *UNITS, MISSING, *JSON_SOURCES.values()) for p in store.root.glob(pat)]
 
 
 def _json_rows(paths: list[Path], flatten: callable) -> pa.Table | None:
@@ -43,6 +44,7 @@ def _dataset_row(path: Path, meta: dict) -> list[dict]:
              "n_items": meta.get("n_items"), "split_counts": json.dumps(meta.get("split_counts")),
              "split_hash": meta.get("split_hash"), "items_hash": meta.get("items_hash"),
              "n_categories": len(meta.get("categories", [])), "multilabel": meta.get("multilabel"),
+             "partial": meta.get("partial", False), "n_missing": meta.get("n_missing", 0),
              "config": json.dumps(meta.get("config")), "created_at": meta.get("created_at")}]
 
 
@@ -76,7 +78,7 @@ def refresh_catalog(store: Store) -> Path:
     with atomic_file(store.catalog_path) as tmp:
         con = duckdb.connect(str(tmp))
         try:
-            for name, patterns in (("items", (ITEMS,)), ("units", UNITS)):
+            for name, patterns in (("items", (ITEMS,)), ("units", UNITS), ("missing", (MISSING,))):
                 files = sorted(str(p) for pat in patterns for p in root.glob(pat))
                 if files:
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?, "
