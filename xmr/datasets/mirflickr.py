@@ -5,7 +5,9 @@ potential labels. Two layouts, picked by ``dataset.params.layout`` (default ``au
   and the annotation files ``<label>.txt`` (image numbers, one per line; the ``_r1`` "relevant"
   variants and ``README.txt`` are ignored) in ``annotations/`` (or the root). ``recipe: dcmh``
   keeps the images with at least one label and at least one tag used by ``min_tag_images`` (20)
-  images or more, as the DCMH release did (20,015 pairs); ``recipe: all`` keeps every image.
+  images or more, the rule DCMH describes for its release (20,015 pairs; the count this rule
+  gives on the official files was not checked here, the images being absent); ``recipe: all``
+  keeps every image.
 - ``dcmh``: the DCMH ``.mat`` release: ``mirflickr25k-lall.mat`` (``LAll``, N x 24 labels),
   ``mirflickr25k-yall.mat`` (``YAll``, N x 1386 tag bag-of-words, offered as the precomputed set
   ``yall``) and, when present, ``mirflickr25k-iall.mat`` (``IAll``, the images, written to the

@@ -184,7 +184,7 @@ class LDAParams(ExtractorParams):
 
 @register("lda")
 class LDATopics(Extractor):
-    """LDA topic proportions (scikit-learn, online variational Bayes) fitted on the training split."""
+    """LDA topic proportions (scikit-learn, batch variational Bayes) fitted on the training split."""
 
     modality = "text"
     Params = LDAParams
