@@ -238,3 +238,39 @@ def test_tags_granularity_on_mirflickr(tmp_path):
                               "featureset IS NOT NULL GROUP BY item_id ORDER BY item_id")
     assert dict(rows)["1"] == 2  # 'cloud' (one image only) is not in the DCMH-style tag list
     assert isinstance(FeatureSet.open(fs.path), FeatureSet)
+
+
+def test_xmr_featurize_from_params(tmp_path, monkeypatch, capsys):
+    """`xmr prepare` / `xmr featurize` on a params.yaml naming a dataset in its official layout:
+    the feature sets land in the store with their provenance rows in the catalog."""
+    import yaml
+
+    from xmr.cli import main
+
+    root = layouts.pascal_official(tmp_path / "pascal")
+    params = {"datasets": {"pascal": {
+        "spec": {"name": "pascal_sentence", "root": str(root),
+                 "split": {"recipe": "counts", "n_train": 4, "n_val": 1, "n_test": 1}},
+        "features": [
+            {"modality": "image", "extractor": "color_moments", "params": {"image_size": 32},
+             "granularity": {"type": "selective_search", "max_units": 3, "resize": 96}},
+            {"modality": "image", "extractor": "edge_histogram", "granularity": {"type": "grid", "n": 2}},
+            {"modality": "text", "extractor": "tfidf", "granularity": {"type": "sentences"}},
+            {"modality": "text", "extractor": "glove_mean"}]}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    store = str(tmp_path / "store")
+    assert main(["prepare", "pascal", "--store", store]) == 0
+    assert main(["featurize", "pascal", "--store", store]) == 0
+    capsys.readouterr()
+    assert main(["sql", "SELECT extractor, granularity.type AS g, rows, fine FROM featuresets "
+                        "ORDER BY extractor", "--store", store, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["extractor"], r["g"], r["fine"]) for r in rows] == [
+        ("color_moments", "selective_search", True), ("edge_histogram", "grid", True),
+        ("glove_mean", "whole", False), ("tfidf", "sentences", True)]
+    assert rows[1]["rows"] == 24 and rows[2]["rows"] == 6 and rows[3]["rows"] == 30
+    # bad input: one line naming the file
+    (root / "sentence" / "dog" / "2008_100000.txt").write_text("")
+    assert main(["prepare", "pascal", "--store", store]) == 1
+    assert "2008_100000" in capsys.readouterr().err

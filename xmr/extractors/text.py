@@ -32,6 +32,14 @@ def stop_word_set(value: str) -> frozenset[str]:
     return frozenset(w.lower() for w in path.read_text(encoding="utf-8", errors="replace").split())
 
 
+def vectorizer_args(p) -> dict:
+    """scikit-learn vectorizer arguments shared by bow, tfidf and lda: xmr's tokenizer, the stop
+    words, the vocabulary size and the minimum document frequency."""
+    return dict(tokenizer=tokenize, token_pattern=None, lowercase=False,
+                stop_words=sorted(stop_word_set(p.stop_words)) or None,
+                max_features=p.vocab_size, min_df=p.min_df)
+
+
 class BoWParams(ExtractorParams):
     vocab_size: int = Field(1000, ge=1, description="most frequent training-split words kept")
     stop_words: str = Field("english", description=STOP_HELP)
@@ -50,11 +58,7 @@ class BagOfWords(Extractor):
     def fit(self, train_units: Sequence[str]) -> None:
         from sklearn.feature_extraction.text import CountVectorizer
 
-        p = self.params
-        self.vectorizer = CountVectorizer(
-            tokenizer=tokenize, token_pattern=None, lowercase=False, binary=p.binary,
-            stop_words=sorted(stop_word_set(p.stop_words)) or None,
-            max_features=p.vocab_size, min_df=p.min_df)
+        self.vectorizer = CountVectorizer(binary=self.params.binary, **vectorizer_args(self.params))
         self.vectorizer.fit(train_units)
 
     @property
@@ -163,10 +167,9 @@ class TfIdf(BagOfWords):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         p = self.params
-        self.vectorizer = TfidfVectorizer(
-            tokenizer=tokenize, token_pattern=None, lowercase=False, binary=p.binary,
-            stop_words=sorted(stop_word_set(p.stop_words)) or None, max_features=p.vocab_size,
-            min_df=p.min_df, sublinear_tf=p.sublinear_tf, norm=None if p.norm == "none" else p.norm)
+        self.vectorizer = TfidfVectorizer(binary=p.binary, sublinear_tf=p.sublinear_tf,
+                                          norm=None if p.norm == "none" else p.norm,
+                                          **vectorizer_args(p))
         self.vectorizer.fit(train_units)
 
     def transform(self, units: Sequence[str]) -> np.ndarray:
@@ -194,9 +197,7 @@ class LDATopics(Extractor):
         from sklearn.feature_extraction.text import CountVectorizer
 
         p = self.params
-        self.vectorizer = CountVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False,
-                                          stop_words=sorted(stop_word_set(p.stop_words)) or None,
-                                          max_features=p.vocab_size, min_df=p.min_df)
+        self.vectorizer = CountVectorizer(**vectorizer_args(p))
         counts = self.vectorizer.fit_transform(train_units)
         self.lda = LatentDirichletAllocation(n_components=p.topics, max_iter=p.max_iter,
                                              learning_method="batch", random_state=p.seed)

@@ -22,6 +22,14 @@ _add(ProtocolSpec(name="multilabel_hamming", relevance="shared_label", distance=
                   database="train"),
      "hashing: relevant = shares a label; Hamming ranking of bit-packed codes; train split as "
      "retrieval set")
+_add(ProtocolSpec(name="multilabel_hamming_retrieval", relevance="shared_label", distance="hamming",
+                  database="retrieval"),
+     "hashing, the DCMH protocol: test split as queries, every other item as the retrieval set")
+_add(ProtocolSpec(name="multilabel_cosine_retrieval", relevance="shared_label", distance="cosine",
+                  database="retrieval"),
+     "multi-label: relevant = shares a label; cosine; every non-query item as the retrieval set")
+_add(ProtocolSpec(name="instance_cosine", relevance="instance", distance="cosine"),
+     "caption datasets without classes: only the query's own pair is relevant; cosine")
 _add(ProtocolSpec(name="category_hamming", relevance="category", distance="hamming"),
      "hashing, single-label: Hamming ranking of bit-packed codes; test split as database")
 _add(ProtocolSpec(name="category_learned", relevance="category", distance="learned"),
