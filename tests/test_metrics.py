@@ -11,7 +11,7 @@ from xmr.metrics.scorers import SCORERS
 from xmr.model import MetricNetwork
 from xmr.spec.models import ProtocolSpec
 
-METRICS = ["map", "map@3", "map@10", "p@1", "p@5", "r@2", "r@7"]
+METRICS = ["map", "map@3", "map@10", "p@1", "p@5", "r@2", "r@7", "hit@1", "hit@4"]
 
 
 def reference(scores, rel, exclude, metric, denominator="retrieved_relevant"):
@@ -41,6 +41,8 @@ def reference(scores, rel, exclude, metric, denominator="retrieved_relevant"):
         return acc / denom if denom else 0.0
     if base == "p":
         return sum(top) / c
+    if base == "hit":
+        return float(any(top)) if total else math.nan
     return sum(top) / total if total else math.nan
 
 

@@ -7,7 +7,7 @@ import torch
 import zarr
 
 from xmr.phases.hashing import code_update
-from xmr.phases.rbm import RBM
+from xmr.branches.rbm import RBM
 from xmr.pipeline import run_spec
 from xmr.spec import load_spec
 from xmr.store import Store, query

@@ -41,21 +41,40 @@ class FeatureView:
 @dataclass
 class ExperimentData:
     prepared: Prepared
-    views: dict[str, FeatureView]  # modality -> view
+    roles: dict[str, dict[str, FeatureView]]  # modality -> role (input | coarse | fine) -> view
     category: torch.Tensor
     labels: torch.Tensor
     relevance: str
     device: torch.device
 
     @classmethod
-    def build(cls, prepared: Prepared, featuresets: dict[str, FeatureSet], relevance: str,
+    def build(cls, prepared: Prepared, featuresets: dict, relevance: str,
               device: torch.device) -> "ExperimentData":
+        """``featuresets``: modality -> FeatureSet, or modality -> {role: FeatureSet}."""
         category, labels = prepared.targets()
         if relevance == "category" and bool((category < 0).any()):
             raise ValueError(f"dataset {prepared.key}: relevance 'category' but some items have no "
                              "category; use a shared_label protocol")
-        views = {m: FeatureView(fs, device) for m, fs in featuresets.items()}
-        return cls(prepared, views, category.to(device), labels.to(device), relevance, device)
+        roles = {m: {r: FeatureView(f, device) for r, f in
+                     (fs.items() if isinstance(fs, dict) else [("input", fs)])}
+                 for m, fs in featuresets.items()}
+        return cls(prepared, roles, category.to(device), labels.to(device), relevance, device)
+
+    @property
+    def views(self) -> dict[str, FeatureView]:
+        """Each modality's main view (its only input, or its first role)."""
+        return {m: next(iter(r.values())) for m, r in self.roles.items()}
+
+    def take(self, modality: str, idx: torch.Tensor):
+        """A batch of one modality's inputs: a tensor / `Ragged`, or a dict by role."""
+        roles = self.roles[modality]
+        if list(roles) == ["input"]:
+            return roles["input"].take(idx)
+        return {r: v.take(idx) for r, v in roles.items()}
+
+    def in_dims(self) -> dict:
+        return {m: r["input"].dim if list(r) == ["input"] else {k: v.dim for k, v in r.items()}
+                for m, r in self.roles.items()}
 
     @property
     def n_items(self) -> int:
@@ -70,7 +89,7 @@ class ExperimentData:
         return self.prepared.split_indices(name)
 
     def inputs(self, idx: torch.Tensor) -> dict:
-        return {m: v.take(idx) for m, v in self.views.items()}
+        return {m: self.take(m, idx) for m in self.roles}
 
     def batch(self, idx: torch.Tensor, codes: torch.Tensor | None = None) -> Batch:
         return Batch(index=idx, category=self.category[idx], labels=self.labels[idx],

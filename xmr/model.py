@@ -69,8 +69,16 @@ class CrossModalModel(nn.Module):
         parts = {"image": self.branches["image"], "text": self.branches["text"],
                  "label_head": self.label_head, "hash_head": self.hash_head,
                  "metric_network": self.metric_network}
-        if name not in parts:
-            raise ValueError(f"unknown module {name!r}; modules: {', '.join(parts)}")
-        if parts[name] is None:
-            raise ValueError(f"module {name!r} is not in this architecture")
-        return parts[name]
+        top, _, rest = name.partition(".")
+        if top not in parts:
+            raise ValueError(f"unknown module {name!r}; modules: {', '.join(parts)} (or a part of "
+                             "a branch, e.g. image.head)")
+        if parts[top] is None:
+            raise ValueError(f"module {top!r} is not in this architecture")
+        module = parts[top]
+        for attr in rest.split(".") if rest else []:
+            child = getattr(module, attr, None)
+            if not isinstance(child, nn.Module):
+                raise ValueError(f"module {name!r}: {type(module).__name__} has no part {attr!r}")
+            module = child
+        return module

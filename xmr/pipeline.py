@@ -17,7 +17,7 @@ import pyarrow as pa
 from .datasets import prepare as prepare_dataset
 from .featurize import Prepared, featurize, featureset_key
 from .spec.load import load_spec, read_yaml
-from .spec.models import DatasetSpec, ExperimentSpec, FeatureSpec
+from .spec.models import DatasetSpec, ExperimentSpec, FeatureSpec, branch_inputs
 from .spec.protocols import resolve_protocol
 from .store.catalog import refresh_catalog
 from .store.files import atomic_dir, read_json, remove_stale_temporaries, stable_hash, write_json, write_table
@@ -100,9 +100,11 @@ def train_step(store: Store, spec: ExperimentSpec, key: str, build_features: boo
     check_dataset(spec, prepared)
     featuresets, names = {}, {}
     for m in ("image", "text"):
-        fkey = getattr(spec.architecture, m).input
-        fs = featurize(store, key, spec.features[fkey], build=build_features)
-        featuresets[m], names[m] = fs, fs.path.name
+        featuresets[m] = {}
+        for role, fkey in branch_inputs(getattr(spec.architecture, m)).items():
+            fs = featurize(store, key, spec.features[fkey], build=build_features)
+            featuresets[m][role] = fs
+            names[m if role == "input" else f"{m}.{role}"] = fs.path.name
     relevance = resolve_protocol(spec.evaluation.protocol).relevance
     device = resolve_device(spec.training.device)
     data = ExperimentData.build(prepared, featuresets, relevance, device)

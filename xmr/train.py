@@ -60,7 +60,7 @@ def represent(model: CrossModalModel, data: ExperimentData, idx: np.ndarray | No
     rows = torch.as_tensor(np.arange(data.n_items) if idx is None else idx, device=data.device)
     emb, codes = {}, {}
     for m in ("image", "text"):
-        parts = [model.encode(m, data.views[m].take(rows[s:s + batch]))
+        parts = [model.encode(m, data.take(m, rows[s:s + batch]))
                  for s in range(0, len(rows), batch)]
         e = torch.cat(parts)
         emb[m] = e.float().cpu().numpy()
@@ -96,7 +96,7 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
         torch.set_num_threads(spec.training.num_threads)
     device = data.device
     protocol = resolve_protocol(spec.evaluation.protocol)
-    model = CrossModalModel(spec.architecture, {m: v.dim for m, v in data.views.items()},
+    model = CrossModalModel(spec.architecture, data.in_dims(),
                             data.n_classes).to(device)
     splits = {s: data.split(s) for s in ("train", "val", "test")}
     if len(splits["train"]) == 0:
@@ -141,8 +141,8 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     with atomic_dir(out_dir) as tmp:
-        torch.save({"state_dict": model.state_dict(), "in_dims": {m: v.dim for m, v in
-                    data.views.items()}, "n_classes": data.n_classes}, tmp / "model.pt")
+        torch.save({"state_dict": model.state_dict(), "in_dims": data.in_dims(),
+                    "n_classes": data.n_classes}, tmp / "model.pt")
         reps.save(tmp / "embeddings.zarr")
         write_json(tmp / "spec.json", spec_json)
         write_json(tmp / "train_log.json", log)

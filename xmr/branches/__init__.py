@@ -134,5 +134,8 @@ class ConvNet(Branch):
         return self.finish(self.head(self.features(x)))
 
 
-def build_branch(spec, in_dim: int) -> Branch:
+def build_branch(spec, in_dim: int | dict[str, int]) -> Branch:
     return BRANCHES.get(spec.type)(spec, in_dim)
+
+
+from . import mgmm  # noqa: E402,F401  (registration; it builds on the classes above)

@@ -6,7 +6,8 @@ Conventions (stamped into every result through the protocol):
 - AP (``map``): mean of precision at each relevant position, over all relevant items.
 - AP@R (``map@R``): the same within the top R, divided by the relevant items retrieved there
   (``retrieved_relevant``, the DCMH-era convention) or by min(R, all relevant).
-- P@N: relevant in the top N / N. R@K: relevant in the top K / all relevant.
+- P@N: relevant in the top N / N. R@K: relevant in the top K / all relevant. hit@K: 1 when a
+  relevant item is in the top K (the "Recall@K" of caption retrieval and of mgmm's Table 5).
 - PR curve: precision and recall at evenly spaced cut-offs, averaged over queries.
 """
 
@@ -62,6 +63,8 @@ def chunk_metrics(ranked: torch.Tensor, metrics: list[str], map_at_r_denominator
             out[name] = torch.where(denom > 0, hits / denom.clamp(min=1), torch.zeros_like(hits))
         elif base == "p":
             out[name] = cum[:, min(cut, n) - 1] / cut
+        elif base == "hit":  # a relevant item within the top K (mgmm's "Recall@K")
+            out[name] = torch.where(n_rel > 0, (cum[:, min(cut, n) - 1] > 0).to(torch.float64), nan)
         else:  # r@K
             out[name] = torch.where(n_rel > 0, cum[:, min(cut, n) - 1] / n_rel.clamp(min=1), nan)
     curves = {"n_relevant": n_rel}

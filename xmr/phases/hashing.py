@@ -18,7 +18,7 @@ def hash_outputs(ctx: PhaseContext, idx: torch.Tensor) -> dict[str, torch.Tensor
     ctx.model.eval()
     out = {}
     for m in ("image", "text"):
-        parts = [ctx.model.hash(m, ctx.model.encode(m, ctx.data.views[m].take(idx[s:s + 1024])))
+        parts = [ctx.model.hash(m, ctx.model.encode(m, ctx.data.take(m, idx[s:s + 1024])))
                  for s in range(0, len(idx), 1024)]
         out[m] = torch.cat(parts)
     return out

@@ -19,7 +19,7 @@ def metric_network(ctx: PhaseContext, spec: MetricNetworkPhase) -> dict:
     def forward(idx: torch.Tensor) -> dict:
         model.branches.eval()
         with torch.no_grad():
-            return {m: model.encode(m, data.views[m].take(idx)) for m in ("image", "text")}
+            return {m: model.encode(m, data.take(m, idx)) for m in ("image", "text")}
 
     return run_epochs(ctx, spec.name, terms, ["metric_network"], spec.epochs, spec.optimizer,
                       select_on_val=True, forward=forward)

@@ -171,8 +171,47 @@ class ConvNetBranch(Strict):
     normalize: bool = True
 
 
+class MGMMBranch(Strict):
+    """mgmm (Liu et al. 2023): per granularity a two-layer DBN (Gaussian RBM for image features,
+    Replicated Softmax for word counts), fine units merged per item (Eq. 8), cross-modal joint
+    optimisation networks (Eqs. 7, 9), a joint RBM over coarse + fine (Eqs. 10-11), a softmax-
+    trained feed-forward fusion network (Framework I), then Framework II's fully connected head.
+    Framework I is trained by the `mgmm_framework1` phase; the head by a `gradient` phase with
+    `trainable: [image.head, text.head, label_head]`."""
+
+    type: Literal["mgmm"]
+    coarse: str | None = Field(None, description="feature key of whole items; null = not used")
+    fine: str | None = Field(None, description="feature key of fine-grained units (offsets); "
+                             "null = not used")
+    visible: Literal["gaussian", "replicated_softmax"] = Field(
+        "gaussian", description="the DBNs' first layer: gaussian (real features, standardised on "
+        "train) or replicated_softmax (word counts)")
+    dbn: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [2048, 1024],
+                                                   description="DBN hidden sizes (5.1)")
+    joint: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [1024, 1024], description="hidden sizes of the three-layer joint "
+        "optimisation network (its output has the DBN's output size)")
+    joint_rbm: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [1024, 2048], description="joint RBM h(1) per granularity, h(2)")
+    fusion: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [1024, 1024, 1024], description="feed-forward fusion network "
+        "(softmax-trained); its last layer is the fused feature")
+    head: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [1024, 1024], description="Framework II hidden sizes")
+    out: int = Field(1024, gt=0, description="Framework II output (the common representation)")
+    activation: Activation = "relu"
+    normalize: bool = Field(False, description="L2-normalise the output (the paper does not)")
+
+    @model_validator(mode="after")
+    def _one_granularity(self) -> "MGMMBranch":
+        if self.coarse is None and self.fine is None:
+            raise ValueError("an mgmm branch needs `coarse`, `fine` or both")
+        return self
+
+
 Branch = Annotated[
-    Union[MLPBranch, LinearBranch, UnitPoolBranch, ConvNetBranch], Field(discriminator="type")
+    Union[MLPBranch, LinearBranch, UnitPoolBranch, ConvNetBranch, MGMMBranch],
+    Field(discriminator="type")
 ]
 
 
@@ -184,6 +223,14 @@ class MetricNetworkSpec(Strict):
     """A pair-scoring network over [image embedding; text embedding] (UNCSM-style)."""
 
     hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [256, 128])
+
+
+def branch_inputs(branch) -> dict[str, str]:
+    """The feature keys a branch reads, by role: ``{"input": key}``, or an mgmm branch's
+    ``{"coarse": key, "fine": key}`` (the granularities it uses)."""
+    if branch.type == "mgmm":
+        return {r: k for r, k in (("coarse", branch.coarse), ("fine", branch.fine)) if k}
+    return {"input": branch.input}
 
 
 class ArchitectureSpec(Strict):
@@ -247,8 +294,42 @@ class PairCELoss(Strict):
     params: PairCEParams = PairCEParams()
 
 
+class MultiMarginTripletParams(Strict):
+    margins: list[Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: [0.5, 1.0, 1.5],
+        description="the margin-set alpha_1 < ... < alpha_w (mgmm Definition 1); one value = the "
+        "ordinary single-margin triplet loss")
+    edges: list[float] | None = Field(
+        None, description="interval edges e_1 < ... < e_{w-1} in (0, 1) of the min-max normalised "
+        "squared distance (Eq. 15); default: equal widths k / w (the paper does not give them)")
+    directions: list[Literal["i2t", "t2i"]] = Field(default_factory=lambda: ["i2t", "t2i"])
+
+    @model_validator(mode="after")
+    def _ascending(self) -> "MultiMarginTripletParams":
+        m = self.margins
+        if not m or any(b <= a for a, b in zip(m, m[1:])):
+            raise ValueError(f"margins must be a non-empty, strictly ascending margin-set, got {m}")
+        if self.edges is not None:
+            e = self.edges
+            if len(e) != len(m) - 1:
+                raise ValueError(f"{len(m)} margins need {len(m) - 1} edges, got {len(e)}")
+            if any(not 0 < v < 1 for v in e) or any(b <= a for a, b in zip(e, e[1:])):
+                raise ValueError(f"edges must ascend strictly inside (0, 1), got {e}")
+        return self
+
+
+class MultiMarginTripletLoss(Strict):
+    """mgmm's multi-margin triplet loss (Eqs. 14-18): squared Euclidean distances, each
+    (anchor, negative) pair's margin picked by its batch-normalised distance."""
+
+    name: Literal["multi_margin_triplet"]
+    weight: float = Field(1.0, ge=0)
+    params: MultiMarginTripletParams = MultiMarginTripletParams()
+
+
 LossTerm = Annotated[
-    Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss], Field(discriminator="name")
+    Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss, MultiMarginTripletLoss],
+    Field(discriminator="name"),
 ]
 
 
@@ -300,6 +381,30 @@ class RBMPretrainPhase(Strict):
     visible: Literal["gaussian", "bernoulli"] = "gaussian"
 
 
+class CDSettings(Strict):
+    epochs: int = Field(10, ge=1)
+    k: int = Field(1, ge=1, description="Gibbs steps of CD-k")
+    lr: float = Field(1e-3, gt=0)
+
+
+class GradientSettings(Strict):
+    epochs: int = Field(20, ge=1)
+    lr: float = Field(1e-3, gt=0)
+
+
+class MGMMFramework1Phase(Strict):
+    """mgmm Framework I for both modalities' `mgmm` branches: DBNs by CD-k, merging (Eq. 8),
+    cross-modal joint optimisation (Eqs. 7, 9), the joint RBM by CD-k (Eqs. 10-11) and the
+    softmax-trained fusion network. Everything it trains is frozen afterwards."""
+
+    type: Literal["mgmm_framework1"]
+    name: str = "framework1"
+    dbn: CDSettings = CDSettings()
+    joint: GradientSettings = GradientSettings()
+    joint_rbm: CDSettings = CDSettings()
+    fusion: GradientSettings = GradientSettings()
+
+
 class AlternatingHashPhase(Strict):
     """Alternate network updates with the closed-form code update B = sign(...)."""
 
@@ -323,7 +428,8 @@ class MetricNetworkPhase(Strict):
 
 
 Phase = Annotated[
-    Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, MetricNetworkPhase],
+    Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, MetricNetworkPhase,
+          MGMMFramework1Phase],
     Field(discriminator="type"),
 ]
 
@@ -374,7 +480,8 @@ class EvaluationSpec(Strict):
     tasks: list[Task] = Field(default_factory=lambda: ["i2t", "t2i"])
     metrics: list[str] = Field(
         default_factory=lambda: ["map", "map@100", "p@50", "r@10"],
-        description="map, map@R, p@N, r@K (R, N, K positive integers)",
+        description="map, map@R, p@N, r@K, hit@K (R, N, K positive integers); hit@K is the "
+        "fraction of queries with a relevant item in the top K (mgmm's Recall@K)",
     )
     pr_points: int = Field(20, ge=2, le=1000)
     query_chunk: int = Field(256, ge=1, description="queries scored at once (bounds memory)")
@@ -389,8 +496,8 @@ class EvaluationSpec(Strict):
 def parse_metric_name(name: str) -> tuple[str, int | None]:
     """'map' -> ('map', None); 'map@100' -> ('map', 100); 'p@50'; 'r@10'."""
     base, _, cut = name.partition("@")
-    if base not in ("map", "p", "r") or (base != "map" and not cut):
-        raise ValueError(f"metric {name!r} is not one of map, map@R, p@N, r@K")
+    if base not in ("map", "p", "r", "hit") or (base != "map" and not cut):
+        raise ValueError(f"metric {name!r} is not one of map, map@R, p@N, r@K, hit@K")
     if cut:
         if not cut.isdigit() or int(cut) <= 0:
             raise ValueError(f"metric {name!r}: the cut-off must be a positive integer")
@@ -420,13 +527,19 @@ class ExperimentSpec(Strict):
                 feat.modality = key  # type: ignore[assignment]
         for modality in ("image", "text"):
             branch = getattr(self.architecture, modality)
-            name = branch.input or modality
-            if name not in self.features:
-                raise ValueError(
-                    f"architecture.{modality}.input: no feature {name!r}; "
-                    f"features are: {', '.join(self.features)}"
-                )
-            if self.features[name].modality != modality:
-                raise ValueError(f"architecture.{modality}.input: {name!r} is not a {modality} feature")
-            branch.input = name
+            if branch.type != "mgmm":
+                branch.input = branch.input or modality
+            for role, name in branch_inputs(branch).items():
+                where = f"architecture.{modality}.{role}"
+                if name not in self.features:
+                    raise ValueError(f"{where}: no feature {name!r}; features are: "
+                                     f"{', '.join(self.features)}")
+                feat = self.features[name]
+                if feat.modality != modality:
+                    raise ValueError(f"{where}: {name!r} is not a {modality} feature")
+                if role == "fine" and feat.granularity.type == "whole":
+                    raise ValueError(f"{where}: {name!r} has whole-item granularity; fine units "
+                                     "need grid, selective_search, sentences or tags")
+                if role == "coarse" and feat.granularity.type != "whole":
+                    raise ValueError(f"{where}: {name!r} is fine-grained; coarse needs whole items")
         return self

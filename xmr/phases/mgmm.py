@@ -1,0 +1,151 @@
+"""mgmm Framework I (Liu et al. 2023, Section 3) over the two modalities' `mgmm` branches.
+
+1. Each (modality x granularity) DBN is trained by CD-k on the training split: coarse items, and
+   fine units of training items (Eqs. 1-6).
+2. Fine unit outputs are merged per item (Eq. 8).
+3. Cross-modal joint optimisation, per granularity (Eq. 7 coarse, Eq. 9 fine): three-layer
+   networks R map the DBN outputs O (or merged M) to reconstructions, minimising
+   ||O^I - R^I||^2 + ||O^T - R^T||^2 + ||R^I - R^T||^2 over paired training items. The paper
+   prints the last term as ||O^I - O^T||^2, which is constant once the DBNs are trained (it has
+   no gradient with respect to R); xmr applies it to the networks' outputs, the reading under
+   which it can be minimised. A granularity only one modality has (Wikipedia: sentences, no
+   image regions) pulls its outputs towards the other modality's trained R of the granularity
+   that modality has (or, when none is trained yet, its DBN output); granularities both
+   modalities have are optimised first.
+4. The joint RBM of each modality is trained by CD-k on its R's (Eqs. 10-11).
+5. The fusion network on top of the joint RBM is trained with a softmax loss on the categories
+   (BCE on multi-labels); its last layer is the fused feature.
+
+Everything trained here is frozen afterwards: the branch computes `fused` without gradients,
+and Framework II trains only `head`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..branches.mgmm import MGMM
+from ..spec.models import MGMMFramework1Phase
+from .base import PHASES, PhaseContext
+
+
+def _batches(n: int, size: int, rng):
+    order = rng.permutation(n)
+    for s in range(0, n, size):
+        yield torch.as_tensor(order[s:s + size])
+
+
+def joint_loss(o: dict, r: dict) -> torch.Tensor:
+    """Eq. 7 / Eq. 9 for one granularity: per-item squared distances, averaged over the batch.
+    ``o`` / ``r``: modality -> (B, d) DBN outputs and joint-network outputs; a missing modality
+    (one-sided fine units) contributes no reconstruction term."""
+    loss = sum(((o[m] - r[m]) ** 2).sum(1).mean() for m in r if m in o)
+    return loss + ((r["image"] - r["text"]) ** 2).sum(1).mean()
+
+
+@PHASES.register("mgmm_framework1")
+def mgmm_framework1(ctx: PhaseContext, spec: MGMMFramework1Phase) -> dict:
+    """mgmm Framework I: DBNs, merging, joint optimisation, joint RBM, softmax fusion."""
+    model, data, rng = ctx.model, ctx.data, ctx.generator
+    branches: dict[str, MGMM] = {}
+    for m in ("image", "text"):
+        if not isinstance(model.branches[m], MGMM):
+            raise ValueError(f"phase mgmm_framework1 needs mgmm branches; architecture.{m} is "
+                             f"{type(model.branches[m]).__name__}")
+        branches[m] = model.branches[m]
+    train = torch.as_tensor(data.split("train"), device=ctx.device)
+    bs = ctx.spec.training.batch_size
+    log: dict = {"dbn": {}, "joint": {}, "joint_rbm": {}, "fusion": {}}
+
+    # 1. DBNs by CD-k
+    inputs = {m: data.take(m, train) for m in branches}
+    for m, br in branches.items():
+        for role in br.roles:
+            x = inputs[m][role].values if role == "fine" else inputs[m][role]
+            d = spec.dbn
+            log["dbn"][f"{m}.{role}"] = br.dbn[role].pretrain(x.float(), d.epochs, d.k, d.lr, bs, rng)
+
+    # 2. O and merged M of the training items (fixed from now on)
+    with torch.no_grad():
+        o = {m: br.dbn_outputs(inputs[m]) for m, br in branches.items()}
+
+    # 3. cross-modal joint optimisation, coarse (Eq. 7) and fine (Eq. 9); granularities both
+    #    modalities have first, so that a one-sided one can lean on the other's trained R
+    n = len(train)
+    trained: dict[str, str] = {}  # modality -> a granularity whose joint network is trained
+    order = sorted(("coarse", "fine"), key=lambda g: -sum(g in br.roles for br in branches.values()))
+    for role in order:
+        own = [m for m, br in branches.items() if role in br.roles]
+        if not own:
+            continue
+        nets = nn.ModuleList([branches[m].joint[role] for m in own])
+        for p in nets.parameters():
+            p.requires_grad_(True)
+        opt = torch.optim.Adam(nets.parameters(), lr=spec.joint.lr)
+        history = []
+        for _ in range(spec.joint.epochs):
+            total, steps = 0.0, 0
+            for b in _batches(n, bs, rng):
+                b = b.to(ctx.device)
+                ob = {m: o[m][role][b] for m in own}
+                rb = {m: branches[m].joint[role](ob[m]) for m in own}
+                for m in set(branches) - set(own):  # one-sided: the partner's R (or O)
+                    with torch.no_grad():
+                        other = trained.get(m)
+                        rb[m] = (branches[m].joint[other](o[m][other][b]) if other
+                                 else o[m][branches[m].roles[0]][b])
+                loss = joint_loss(ob, rb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total, steps = total + float(loss.detach()), steps + 1
+            history.append(total / max(steps, 1))
+        log["joint"][role] = {"modalities": own, "first_epoch": history[0], "last_epoch": history[-1]}
+        for m in own:
+            trained.setdefault(m, role)
+        for p in nets.parameters():
+            p.requires_grad_(False)
+
+    # 4. joint RBMs by CD-k on R
+    with torch.no_grad():
+        r = {m: br.joint_outputs(o[m]) for m, br in branches.items()}
+    for m, br in branches.items():
+        c = spec.joint_rbm
+        log["joint_rbm"][m] = br.joint_rbm.pretrain(r[m], c.epochs, c.k, c.lr, bs, rng)
+
+    # 5. fusion networks with a softmax (or multi-label BCE) classifier
+    multilabel = data.relevance == "shared_label"
+    target = data.labels[train] if multilabel else data.category[train]
+    n_out = data.labels.shape[1] if multilabel else data.n_classes
+    for m, br in branches.items():
+        with torch.no_grad():
+            h = br.joint_rbm(r[m])
+        classifier = nn.Linear(br.fused_dim, n_out).to(ctx.device)
+        params = list(br.fusion.parameters()) + list(classifier.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        opt = torch.optim.Adam(params, lr=spec.fusion.lr)
+        history = []
+        for _ in range(spec.fusion.epochs):
+            total, steps = 0.0, 0
+            for b in _batches(n, bs, rng):
+                b = b.to(ctx.device)
+                logits = classifier(br.fusion(h[b]))
+                loss = (F.binary_cross_entropy_with_logits(logits, target[b]) if multilabel
+                        else F.cross_entropy(logits, target[b]))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total, steps = total + float(loss.detach()), steps + 1
+            history.append(total / max(steps, 1))
+        with torch.no_grad():
+            logits = classifier(br.fusion(h))
+            acc = (float(((logits > 0) == (target > 0.5)).float().mean()) if multilabel
+                   else float((logits.argmax(1) == target).float().mean()))
+        log["fusion"][m] = {"first_epoch": history[0], "last_epoch": history[-1], "train_accuracy": acc}
+        for p in br.fusion.parameters():
+            p.requires_grad_(False)
+    ctx.log.append({"phase": spec.name, **log})
+    return log
