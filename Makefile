@@ -26,7 +26,7 @@ repro: setup
 		$(BIN)/dvc repro; \
 	else \
 		echo "No Wikipedia data at $(DATA)/wikipedia: running the embedded default (scenes) only."; \
-		$(BIN)/dvc repro --glob 'evaluate@scenes_*'; \
+		$(BIN)/dvc repro --glob 'evaluate@scenes_*' 'evaluate@mgmm_scenes_*'; \
 	fi
 
 test: setup
