@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..branches.mgmm import MGMM
-from ..spec.models import MGMMFramework1Phase
+from ..spec.models import GradientSettings, MGMMFramework1Phase
 from .base import PHASES, PhaseContext
 
 
@@ -35,6 +35,30 @@ def _batches(n: int, size: int, rng):
     order = rng.permutation(n)
     for s in range(0, n, size):
         yield torch.as_tensor(order[s:s + size])
+
+
+def fit_minibatches(params, batch_loss, settings: GradientSettings, n: int, batch_size: int,
+                    rng, device) -> list[float]:
+    """Adam on ``params`` over shuffled minibatches of the ``n`` training rows; ``batch_loss(b)``
+    gives a batch's loss. The parameters are trainable during the call only. Returns the mean
+    loss of each epoch."""
+    params = list(params)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=settings.lr)
+    history = []
+    for _ in range(settings.epochs):
+        total, steps = 0.0, 0
+        for b in _batches(n, batch_size, rng):
+            loss = batch_loss(b.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total, steps = total + float(loss.detach()), steps + 1
+        history.append(total / max(steps, 1))
+    for p in params:
+        p.requires_grad_(False)
+    return history
 
 
 def joint_loss(o: dict, r: dict) -> torch.Tensor:
@@ -80,33 +104,22 @@ def mgmm_framework1(ctx: PhaseContext, spec: MGMMFramework1Phase) -> dict:
         own = [m for m, br in branches.items() if role in br.roles]
         if not own:
             continue
-        nets = nn.ModuleList([branches[m].joint[role] for m in own])
-        for p in nets.parameters():
-            p.requires_grad_(True)
-        opt = torch.optim.Adam(nets.parameters(), lr=spec.joint.lr)
-        history = []
-        for _ in range(spec.joint.epochs):
-            total, steps = 0.0, 0
-            for b in _batches(n, bs, rng):
-                b = b.to(ctx.device)
-                ob = {m: o[m][role][b] for m in own}
-                rb = {m: branches[m].joint[role](ob[m]) for m in own}
-                for m in set(branches) - set(own):  # one-sided: the partner's R (or O)
-                    with torch.no_grad():
-                        other = trained.get(m)
-                        rb[m] = (branches[m].joint[other](o[m][other][b]) if other
-                                 else o[m][branches[m].roles[0]][b])
-                loss = joint_loss(ob, rb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total, steps = total + float(loss.detach()), steps + 1
-            history.append(total / max(steps, 1))
+
+        def batch_loss(b, role=role, own=own):
+            ob = {m: o[m][role][b] for m in own}
+            rb = {m: branches[m].joint[role](ob[m]) for m in own}
+            for m in set(branches) - set(own):  # one-sided: the partner's R (or O)
+                with torch.no_grad():
+                    other = trained.get(m)
+                    rb[m] = (branches[m].joint[other](o[m][other][b]) if other
+                             else o[m][branches[m].roles[0]][b])
+            return joint_loss(ob, rb)
+
+        params = [p for m in own for p in branches[m].joint[role].parameters()]
+        history = fit_minibatches(params, batch_loss, spec.joint, n, bs, rng, ctx.device)
         log["joint"][role] = {"modalities": own, "first_epoch": history[0], "last_epoch": history[-1]}
         for m in own:
             trained.setdefault(m, role)
-        for p in nets.parameters():
-            p.requires_grad_(False)
 
     # 4. joint RBMs by CD-k on R
     with torch.no_grad():
@@ -123,29 +136,18 @@ def mgmm_framework1(ctx: PhaseContext, spec: MGMMFramework1Phase) -> dict:
         with torch.no_grad():
             h = br.joint_rbm(r[m])
         classifier = nn.Linear(br.fused_dim, n_out).to(ctx.device)
-        params = list(br.fusion.parameters()) + list(classifier.parameters())
-        for p in params:
-            p.requires_grad_(True)
-        opt = torch.optim.Adam(params, lr=spec.fusion.lr)
-        history = []
-        for _ in range(spec.fusion.epochs):
-            total, steps = 0.0, 0
-            for b in _batches(n, bs, rng):
-                b = b.to(ctx.device)
-                logits = classifier(br.fusion(h[b]))
-                loss = (F.binary_cross_entropy_with_logits(logits, target[b]) if multilabel
-                        else F.cross_entropy(logits, target[b]))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total, steps = total + float(loss.detach()), steps + 1
-            history.append(total / max(steps, 1))
+
+        def batch_loss(b, br=br, h=h, classifier=classifier):
+            logits = classifier(br.fusion(h[b]))
+            return (F.binary_cross_entropy_with_logits(logits, target[b]) if multilabel
+                    else F.cross_entropy(logits, target[b]))
+
+        params = [*br.fusion.parameters(), *classifier.parameters()]
+        history = fit_minibatches(params, batch_loss, spec.fusion, n, bs, rng, ctx.device)
         with torch.no_grad():
             logits = classifier(br.fusion(h))
             acc = (float(((logits > 0) == (target > 0.5)).float().mean()) if multilabel
                    else float((logits.argmax(1) == target).float().mean()))
         log["fusion"][m] = {"first_epoch": history[0], "last_epoch": history[-1], "train_accuracy": acc}
-        for p in br.fusion.parameters():
-            p.requires_grad_(False)
     ctx.log.append({"phase": spec.name, **log})
     return log
