@@ -9,6 +9,7 @@ seeded, content-hashed split and writes ``items.parquet``, ``units.parquet`` and
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -81,6 +82,14 @@ class MissingFiles:
                                "`dataset.partial: true` to load the dataset without it)")
         self.rows.append(Missing(item_id, what, str(path), dropped))
 
+    def image(self, item_id: str, path: Path) -> str | None:
+        """``path`` resolved when it is a readable image; otherwise recorded (or an error unless
+        partial) and None."""
+        if problem := image_problem(path):
+            self(item_id, "image", path, reason=problem)
+            return None
+        return str(path.resolve())
+
 
 class DatasetSource:
     """Base class of registered datasets."""
@@ -122,6 +131,13 @@ def image_problem(path: Path) -> str | None:
     except (OSError, ValueError) as exc:
         return f"is not a readable image ({exc})"
     return None
+
+
+def read_json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
 
 
 def require_file(dataset: str, path: Path, what: str = "") -> Path:

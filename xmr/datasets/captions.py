@@ -15,7 +15,6 @@ uses all three), images in ``Flicker8k_Dataset/`` (the zip's spelling), ``Flickr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import numpy as np
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
 from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, image_problem, read_lines, require_file)
+                   check_params, read_json_file, read_lines, require_file)
 
 
 @DATASETS.register("flickr8k")
@@ -55,14 +54,9 @@ class Flickr8k(DatasetSource):
         missing = MissingFiles(self.name, spec.partial)
         items = []
         for image, caps in captions.items():
-            path = None
-            if image_dir is not None:
-                path = image_dir / image
-                if problem := image_problem(path):
-                    missing(image, "image", path, reason=problem)
-                    path = None
+            path = missing.image(image, image_dir / image) if image_dir is not None else None
             items.append(Item(item_id=Path(image).stem, category=-1, labels=[], text=" ".join(caps),
-                              image_path=str(path.resolve()) if path else None,
+                              image_path=path,
                               official_split=split_of.get(image),
                               units=[Unit("sentence", text=c) for c in caps]))
         return LoadedDataset(items, [], [], False, str(root.resolve()),
@@ -85,7 +79,7 @@ class MSCOCO(DatasetSource):
         for k, part in enumerate(p["parts"]):
             caps_path = require_file(self.name, root / "annotations" / f"captions_{part}.json")
             inst_path = require_file(self.name, root / "annotations" / f"instances_{part}.json")
-            caps, inst = _read_json(caps_path), _read_json(inst_path)
+            caps, inst = read_json_file(caps_path), read_json_file(inst_path)
             files.update({caps_path.name: sha256_file(caps_path), inst_path.name: sha256_file(inst_path)})
             cats = sorted(inst.get("categories", []), key=lambda c: c["id"])
             if names is None:
@@ -106,16 +100,11 @@ class MSCOCO(DatasetSource):
                 labs = sorted(labels.get(iid, ()))
                 if not captions.get(iid) or (p["require_labels"] and not labs):
                     continue
-                path = root / part / img["file_name"]
-                if (root / part).is_dir():
-                    if problem := image_problem(path):
-                        missing(str(iid), "image", path, reason=problem)
-                        path = None
-                else:
-                    path = None
+                path = (missing.image(str(iid), root / part / img["file_name"])
+                        if (root / part).is_dir() else None)
                 items.append(Item(item_id=str(iid), category=-1, labels=labs,
                                   text=" ".join(captions[iid]), official_split=split,
-                                  image_path=str(path.resolve()) if path else None,
+                                  image_path=path,
                                   units=[Unit("sentence", text=c) for c in captions[iid]]))
         if p["n_items"] is not None:
             if p["n_items"] > len(items):
@@ -124,10 +113,3 @@ class MSCOCO(DatasetSource):
             items = [items[i] for i in keep]
         return LoadedDataset(items, [], names or [], True, f"{root.resolve()} ({', '.join(p['parts'])})",
                              files, missing.rows)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None

@@ -28,7 +28,7 @@ from PIL import Image
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
 from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, image_problem, load_mat, read_lines)
+                   check_params, load_mat, read_lines)
 
 LABELS = ["animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor",
           "lake", "male", "night", "people", "plant_life", "portrait", "river", "sea", "sky",
@@ -94,12 +94,8 @@ class MirFlickr25k(DatasetSource):
             ts = tags[n] if vocab is None else [t for t in tags[n] if t in vocab]
             if vocab is not None and (not labels[n] or not ts):
                 continue
-            path = images / f"im{n}.jpg"
-            if problem := image_problem(path):
-                missing(str(n), "image", path, reason=problem)
-                path = None
             items.append(Item(item_id=str(n), category=-1, labels=labels[n], text=" ".join(ts),
-                              tags=ts, image_path=str(path.resolve()) if path else None,
+                              tags=ts, image_path=missing.image(str(n), images / f"im{n}.jpg"),
                               units=[Unit("tag", text=t) for t in ts]))
         return LoadedDataset(items, [], LABELS, True, f"{root.resolve()} (official, {p['recipe']})",
                              {f"{lab}.txt": sha256_file(ann_dir / f"{lab}.txt") for lab in LABELS},

@@ -35,7 +35,7 @@ import numpy as np
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
 from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, image_problem, read_lines, require_file)
+                   check_params, read_lines, require_file)
 
 LOW_LEVEL = {"ch": ("Normalized_CH.dat", 64), "corr": ("Normalized_CORR.dat", 144),
              "edh": ("Normalized_EDH.dat", 73), "wt": ("Normalized_WT.dat", 128),
@@ -131,16 +131,11 @@ class NusWide(DatasetSource):
         for i in np.flatnonzero(keep):
             item_id = Path(paths[i]).stem
             ts = [tag_names[j] for j in np.flatnonzero(tags[i])]
-            image = None
-            if image_root.is_dir():
-                image = image_root / paths[i]
-                if problem := image_problem(image):
-                    missing(item_id, "image", image, reason=problem)
-                    image = None
+            image = missing.image(item_id, image_root / paths[i]) if image_root.is_dir() else None
             labs = np.flatnonzero(labels[i]).tolist()
             items.append(Item(item_id=item_id, category=int(category[i]) if category is not None else -1,
                               labels=labs, text=" ".join(ts), tags=ts,
-                              image_path=str(image.resolve()) if image else None,
+                              image_path=image,
                               official_split=official.get(paths[i]),
                               units=[Unit("tag", text=t) for t in ts]))
         single_label = category is not None

@@ -17,7 +17,6 @@ n_test: 100}`` (``official`` recipe for the DSCMR layout, its 800 / 100 lists).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file, stable_hash
 from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, image_problem, load_mat)
+                   check_params, load_mat, read_json_file)
 
 CATEGORIES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
@@ -80,14 +79,13 @@ class PascalSentence(DatasetSource):
                 if (folder / image_file).exists():
                     image = folder / image_file
                     break
-            if image is not None and (problem := image_problem(image)):
-                missing(item_id, "image", image, reason=problem)
-                image = None
-            elif image is None and layout == "official":
+            if image is not None:
+                image = missing.image(item_id, image)
+            elif layout == "official":
                 missing(item_id, "image", root / "dataset" / cat / image_file)
             idx = CATEGORIES.index(cat)
             items.append(Item(item_id=item_id, category=idx, labels=[idx], text=" ".join(captions),
-                              image_path=str(image.resolve()) if image else None,
+                              image_path=image,
                               units=[Unit("sentence", text=c) for c in captions]))
         files = {"pascal_sentences.json": sha256_file(root / "pascal_sentences.json")} \
             if layout == "json" else {}
@@ -96,10 +94,7 @@ class PascalSentence(DatasetSource):
 
     def _json(self, root: Path) -> list[tuple[str, str, list[str], Path]]:
         path = root / "pascal_sentences.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+        data = read_json_file(path)
         out = []
         for image_file, entry in data.items():
             if not isinstance(entry, dict) or "category" not in entry or "captions" not in entry:

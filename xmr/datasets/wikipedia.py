@@ -16,7 +16,7 @@ import numpy as np
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
 from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, image_problem)
+                   check_params)
 
 _TEXT_RE = re.compile(r"<text>(.*?)</text>", re.S)
 _SENT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -79,11 +79,8 @@ class WikipediaDataset(DatasetSource):
             image = None
             if images_dir.is_dir():
                 found = sorted((images_dir / categories[cat - 1]).glob(f"{image_id}.*"))
-                path = found[0] if found else images_dir / categories[cat - 1] / f"{image_id}.jpg"
-                if problem := image_problem(path):
-                    missing(text_id, "image", path, reason=problem)
-                else:
-                    image = str(path.resolve())
+                image = missing.image(text_id, found[0] if found else
+                                      images_dir / categories[cat - 1] / f"{image_id}.jpg")
             items.append(Item(item_id=text_id, category=cat - 1, labels=[cat - 1], text=text,
                               image_path=image, official_split=split, units=units))
         files = {n: sha256_file(root / n) for n in (*self.LISTS.values(), "categories.list")}
