@@ -41,7 +41,7 @@ def test_unknown_loss_lists_allowed_names(tmp_path):
 
 def test_bad_value_is_shown(tmp_path):
     msg = _bad(tmp_path, lambda d: d["architecture"]["image"].update(dropout=1.5))
-    assert "architecture.image.mlp.dropout" in msg and "1.5" in msg
+    assert "architecture.image.dropout" in msg and "1.5" in msg
 
 
 def test_unknown_extractor_and_dataset(tmp_path):

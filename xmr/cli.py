@@ -94,7 +94,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     except duckdb.Error as exc:
         print(f"xmr sql: {exc}", file=sys.stderr)
         return 1
-    if args.json:
+    if not columns:
+        print("(the statement returned no result)")
+    elif args.json:
         print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=1))
     else:
         print(format_table(columns, rows))

@@ -1,7 +1,9 @@
 """featurize: run an extractor over a prepared dataset's units, into one Zarr feature set.
 
-A feature set is keyed by (modality, extractor, resolved params, granularity, the dataset's item
-hash): the same key is never computed twice, and any change of parameter gives a new set.
+A feature set is keyed by (modality, extractor, resolved params, granularity, the dataset's items
+and split, and the content of what the extractor reads: the texts, the image files, or for
+precomputed sets the dataset's source files): the same key is never computed twice, and any
+change of parameter or of input data gives a new set.
 """
 
 from __future__ import annotations
@@ -60,9 +62,14 @@ class Prepared:
 
 def featureset_key(prepared: Prepared, fspec: FeatureSpec, ext=None) -> tuple[str, dict[str, Any]]:
     ext = ext or EXTRACTORS.get(fspec.extractor)(fspec.params)
+    meta = prepared.meta
+    if fspec.extractor == "precomputed":  # the files the dataset ships its matrices in
+        inputs = (meta.get("sources") or {}).get("sha256")
+    else:  # the texts or the image files the extractor reads
+        inputs = meta.get(f"{fspec.modality}_hash")
     key = {"modality": fspec.modality, "extractor": fspec.extractor,
            "params": ext.resolved_params(), "granularity": fspec.granularity.model_dump(),
-           "items_hash": prepared.meta["items_hash"]}
+           "items_hash": meta["items_hash"], "split_hash": meta["split_hash"], "inputs": inputs}
     name = f"{fspec.modality}.{fspec.extractor}.{fspec.granularity.type}.{stable_hash(key)}"
     return name, key
 
@@ -86,7 +93,7 @@ def featurize(store: Store, dataset_key: str, fspec: FeatureSpec, build: bool = 
                          f"not {fspec.modality}")
     provenance = dict(name=name, dataset=dataset_key, modality=fspec.modality,
                       granularity=fspec.granularity.model_dump(), extractor=fspec.extractor,
-                      params=key["params"], items_hash=key["items_hash"],
+                      params=key["params"], items_hash=key["items_hash"], inputs=key["inputs"],
                       split_hash=prepared.meta["split_hash"], weights_sha256=None)
     n_items = prepared.items.num_rows
     if fspec.extractor == "precomputed":

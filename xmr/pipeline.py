@@ -14,13 +14,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pydantic import ValidationError
+
+from .datasets import DATASETS
 from .datasets import prepare as prepare_dataset
+from .datasets.base import source_fingerprint
 from .featurize import Prepared, featurize, featureset_key
-from .spec.load import load_spec, read_yaml
-from .spec.models import DatasetSpec, ExperimentSpec, FeatureSpec, branch_inputs
+from .spec.load import (SpecError, dataset_problems, feature_problems, format_validation_error,
+                        load_spec, read_yaml)
+from .spec.models import DatasetSpec, ExperimentSpec, FeatureSpec, branch_inputs, check_granularity
 from .spec.protocols import resolve_protocol
 from .store.catalog import refresh_catalog
-from .store.files import atomic_dir, read_json, remove_stale_temporaries, stable_hash, write_json, write_table
+from .store.files import atomic_dir, check_component, read_json, stable_hash, write_json, write_table
+from .store.fingerprint import HashCache
 from .store.layout import Store
 
 PARAMS_FILE = Path("params.yaml")
@@ -35,27 +41,74 @@ def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
     return read_yaml(path)
 
 
-def params_dataset(params: dict, key: str) -> tuple[DatasetSpec, list[FeatureSpec]]:
+def _section(params: dict, family: str, key: str) -> dict:
+    check_component(key, f"params.yaml: {family}.{key}:")
+    section = (params.get(family) or {}).get(key)
+    if section is None:
+        known = ", ".join(params.get(family) or {})
+        raise KeyError(f"params.yaml: no {family}.{key} ({family}: {known})")
+    if not isinstance(section, dict):
+        raise SpecError(f"params.yaml: {family}.{key}: expected a mapping")
+    return section
+
+
+def _model(model, data, where: str):
     try:
-        section = params["datasets"][key]
-    except KeyError:
-        known = ", ".join(params.get("datasets", {}))
-        raise KeyError(f"params.yaml: no datasets.{key} (datasets: {known})") from None
-    ds = DatasetSpec.model_validate(section["spec"])
-    feats = [FeatureSpec.model_validate(f) for f in section.get("features", [])]
-    for i, f in enumerate(feats):
-        if f.modality is None:
-            raise ValueError(f"params.yaml: datasets.{key}.features.{i}: set `modality`")
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(f"params.yaml: {where}", exc, data)) from None
+
+
+def params_dataset(params: dict, key: str) -> tuple[DatasetSpec, list[FeatureSpec]]:
+    """``datasets.<key>`` of params.yaml: the dataset spec and its feature sets, fully checked.
+
+    ``data`` names what the dataset is built from, the file or folder that DVC hashes as the
+    prepare stage's dependency; it must be the dataset's root (which it sets when ``spec.root`` is
+    unset), or, for a generated dataset, its generator module."""
+    section = _section(params, "datasets", key)
+    where = f"datasets.{key}"
+    ds = _model(DatasetSpec, section.get("spec"), f"{where}.spec")
+    problems = [f"{where}.spec.{p}" for p in dataset_problems(ds)]
+    feats = []
+    for i, f in enumerate(section.get("features") or []):
+        feat = _model(FeatureSpec, f, f"{where}.features.{i}")
+        if feat.modality is None:
+            problems.append(f"{where}.features.{i}.modality: set `modality` (image or text)")
+            continue
+        try:
+            check_granularity(f"{where}.features.{i}", feat)
+        except ValueError as exc:
+            problems.append(str(exc))
+        problems += [p.replace("features.", f"{where}.features.", 1)
+                     for p in feature_problems(str(i), feat)]
+        feats.append(feat)
+    if not problems and section.get("data") is not None:
+        ds = _check_data(ds, str(section["data"]), where, problems)
+    if problems:
+        raise SpecError("\n".join([f"params.yaml: {len(problems)} error(s)", *(f"  {p}" for p in problems)]))
     return ds, feats
 
 
+def _check_data(ds: DatasetSpec, data: str, where: str, problems: list[str]) -> DatasetSpec:
+    source = DATASETS.get(ds.name)()
+    if source.needs_root():
+        if ds.root is None:
+            return ds.model_copy(update={"root": data})
+        if Path(ds.root).resolve() != Path(data).resolve():
+            problems.append(f"{where}.data: {data!r} is not the dataset's root {ds.root!r}; DVC "
+                            "would watch the wrong files")
+    elif Path(data).resolve() != source.source_path(None).resolve():
+        problems.append(f"{where}.data: a generated dataset is built from its generator "
+                        f"{source.source_path(None).relative_to(Path.cwd())}, not {data!r}")
+    return ds
+
+
 def params_experiment(params: dict, name: str) -> tuple[ExperimentSpec, str]:
-    try:
-        section = params["experiments"][name]
-    except KeyError:
-        known = ", ".join(params.get("experiments", {}))
-        raise KeyError(f"params.yaml: no experiments.{name} (experiments: {known})") from None
-    key = section["dataset"]
+    section = _section(params, "experiments", name)
+    key = section.get("dataset")
+    if not isinstance(key, str) or "spec" not in section:
+        raise SpecError(f"params.yaml: experiments.{name}: needs `spec` (a file) and `dataset` "
+                        "(a key of `datasets`)")
     ds, _ = params_dataset(params, key)
     overrides = {"name": name, "dataset": ds.model_dump(mode="json"), **(section.get("set") or {})}
     return load_spec(section["spec"], overrides=overrides), key
@@ -65,14 +118,15 @@ def params_experiment(params: dict, name: str) -> tuple[ExperimentSpec, str]:
 
 
 def prepare_step(store: Store, key: str, spec: DatasetSpec) -> dict:
-    remove_stale_temporaries(store.dataset_dir(key).parent)
-    meta = prepare_dataset(spec, store.dataset_dir(key))
+    store.remove_stale_temporaries()
+    meta = prepare_dataset(spec, store.dataset_dir(key), store.root)
     refresh_catalog(store)
     return meta
 
 
 def featurize_step(store: Store, key: str, feats: list[FeatureSpec], prune: bool = True) -> list[str]:
     """Build every listed feature set (reusing those already there); drop unlisted ones."""
+    store.remove_stale_temporaries()
     names = [featurize(store, key, f).path.name for f in feats]
     if prune and store.features_dir(key).is_dir():
         for p in store.features_dir(key).iterdir():
@@ -108,7 +162,7 @@ def train_step(store: Store, spec: ExperimentSpec, key: str, build_features: boo
     relevance = resolve_protocol(spec.evaluation.protocol).relevance
     device = resolve_device(spec.training.device)
     data = ExperimentData.build(prepared, featuresets, relevance, device)
-    remove_stale_temporaries(store.experiment_dir(spec.name).parent)
+    store.remove_stale_temporaries()
     log = train_experiment(spec, data, store.experiment_dir(spec.name), names)
     refresh_catalog(store)
     return log
@@ -119,6 +173,7 @@ def evaluate_step(store: Store, name: str) -> dict:
     from .train import Representations, load_model, score_splits
 
     exp_dir = store.experiment_dir(name)
+    store.remove_stale_temporaries()
     if not (exp_dir / "spec.json").is_file():
         raise FileNotFoundError(f"experiment {name!r} is not trained in {store.root}")
     spec = ExperimentSpec.model_validate(read_json(exp_dir / "spec.json"))
@@ -170,10 +225,25 @@ def evaluate_step(store: Store, name: str) -> dict:
     return metrics
 
 
+def dataset_is_current(store: Store, key: str, spec: DatasetSpec) -> bool:
+    """Whether ``store`` holds dataset ``key`` prepared from ``spec`` and from source files whose
+    content is unchanged (sizes and mtimes checked, content hashes cached; see fingerprint.py)."""
+    meta_path = store.dataset_dir(key) / "dataset.json"
+    if not meta_path.is_file():
+        return False
+    meta = read_json(meta_path)
+    if meta.get("config") != spec.model_dump(mode="json") or "sources" not in meta:
+        return False
+    with HashCache(store.root) as cache:
+        return source_fingerprint(spec, cache)["sha256"] == meta["sources"]["sha256"]
+
+
 def run_spec(spec: ExperimentSpec, store: Store) -> dict:
-    """All steps of one spec outside DVC, in a scratch store, reusing what is already there."""
+    """All steps of one spec outside DVC, in a scratch store, reusing what is already there and
+    still current: a changed source file re-prepares the dataset, and with it every feature set
+    that reads what changed."""
     key = f"{spec.dataset.name}-{stable_hash(spec.dataset.model_dump(mode='json'))}"
-    if not (store.dataset_dir(key) / "dataset.json").is_file():
+    if not dataset_is_current(store, key, spec.dataset):
         prepare_step(store, key, spec.dataset)
     train_step(store, spec, key, build_features=True)
     return evaluate_step(store, spec.name)

@@ -19,10 +19,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..registry import Registry
+from ..spec.load import params_errors
 from ..spec.models import DatasetSpec, SplitSpec
-from ..store.files import atomic_dir, write_json, write_table
+from ..store.files import atomic_dir, sha256_file, write_json, write_table
+from ..store.fingerprint import HashCache, fingerprint_tree
 
 
 class DatasetError(ValueError):
@@ -91,10 +94,24 @@ class MissingFiles:
         return str(path.resolve())
 
 
+SEED_MAX = 2**32 - 1
+
+
+class DatasetParams(BaseModel):
+    """A dataset's own `dataset.params`: unknown keys and non-finite numbers are errors. Each
+    dataset subclasses it; `xmr validate` checks a spec's params against it before any run."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+Seed = Field(0, ge=0, le=SEED_MAX, description="random seed (0 ... 2**32 - 1)")
+
+
 class DatasetSource:
     """Base class of registered datasets."""
 
     name: ClassVar[str]
+    Params: ClassVar[type[DatasetParams]] = DatasetParams
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         """Read or generate the dataset. ``workdir`` is the store folder for raw blobs."""
@@ -102,6 +119,15 @@ class DatasetSource:
 
     def needs_root(self) -> bool:
         return True
+
+    def source_path(self, root: Path | None) -> Path:
+        """What the dataset is built from, fingerprinted to decide re-use: its folder on disk, or,
+        for a generated dataset, the module that generates it."""
+        if root is not None:
+            return root
+        import inspect
+
+        return Path(inspect.getsourcefile(type(self)))
 
     def precomputed(self, spec: DatasetSpec, root: Path, name: str,
                     items: pa.Table) -> tuple[np.ndarray, dict]:
@@ -112,13 +138,12 @@ class DatasetSource:
 DATASETS: Registry[type[DatasetSource]] = Registry("dataset")
 
 
-def check_params(dataset: str, params: dict[str, Any], allowed: dict[str, Any]) -> dict[str, Any]:
-    """``dataset.params`` with defaults filled in; unknown keys are an error naming the allowed ones."""
-    unknown = set(params) - set(allowed)
-    if unknown:
-        raise ValueError(f"dataset.params: unknown key(s) {sorted(unknown)} for {dataset}; "
-                         f"allowed: {sorted(allowed)}")
-    return {**allowed, **params}
+def check_params(dataset: str, params: dict[str, Any], model: type[DatasetParams]) -> dict[str, Any]:
+    """``dataset.params`` validated by the dataset's model, with defaults filled in."""
+    problems = params_errors(model, params, "dataset.params")
+    if problems:
+        raise ValueError(f"dataset {dataset!r}: " + "; ".join(problems))
+    return model.model_validate(params).model_dump()
 
 
 def image_problem(path: Path) -> str | None:
@@ -243,11 +268,34 @@ def _hash_rows(rows: list[str]) -> str:
     return h.hexdigest()
 
 
-def prepare(spec: DatasetSpec, out_dir: Path) -> dict[str, Any]:
-    """Load the dataset named by ``spec`` and write its catalog tables into ``out_dir``."""
+def source_fingerprint(spec: DatasetSpec, cache: HashCache) -> dict[str, Any]:
+    """The fingerprint (file count, bytes, sha256 of every file) of what ``spec`` is built from."""
+    source = DATASETS.get(spec.name)()
+    path = source.source_path(resolve_root(spec) if source.needs_root() else None)
+    return {"path": str(path.resolve()), **fingerprint_tree(path, cache)}
+
+
+def _content_hashes(items: pa.Table, units: pa.Table, folder: Path, cache: HashCache) -> dict:
+    """What extractors read, hashed: the texts (documents, tags, fine units) and the image files
+    (cached by size and mtime; images written into the store are hashed directly)."""
+    text = _hash_rows([json.dumps(r, sort_keys=True) for r in
+                       items.select(["item_id", "text", "tags"]).to_pylist()] +
+                      [json.dumps(r, sort_keys=True) for r in
+                       units.select(["item_idx", "unit", "kind", "text", "box"]).to_pylist()])
+    images = _hash_rows(["-" if p is None else cache.sha256(Path(p)) if Path(p).is_absolute()
+                         else sha256_file(folder / p) for p in items.column("image_path").to_pylist()])
+    return {"text_hash": text, "image_hash": images}
+
+
+def prepare(spec: DatasetSpec, out_dir: Path, store_root: Path | None = None) -> dict[str, Any]:
+    """Load the dataset named by ``spec`` and write its catalog tables into ``out_dir``.
+
+    ``dataset.json`` records the fingerprint of the source (``sources``) and hashes of the texts
+    and images the extractors will read; ``store_root`` holds the file-hash cache."""
     source = DATASETS.get(spec.name)()
     root = resolve_root(spec) if source.needs_root() else None
-    with atomic_dir(out_dir) as tmp:
+    with HashCache(store_root) as cache, atomic_dir(out_dir) as tmp:
+        sources = source_fingerprint(spec, cache)
         loaded = source.load(spec, root, tmp)
         if not loaded.items:
             raise DatasetError(f"dataset {spec.name!r}: no items found in {loaded.source}")
@@ -284,6 +332,7 @@ def prepare(spec: DatasetSpec, out_dir: Path) -> dict[str, Any]:
             counts["retrieval"] = splits.count("retrieval")
         meta = {
             "name": spec.name, "source": loaded.source, "config": spec.model_dump(mode="json"),
+            "sources": sources, **_content_hashes(items, units, tmp, cache),
             "n_items": len(ids), "split_counts": counts,
             "split_hash": _hash_rows([f"{i}\t{s}" for i, s in zip(ids, splits)]),
             "items_hash": _hash_rows(ids),

@@ -19,10 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from pydantic import Field
+
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
-from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, read_json_file, read_lines, require_file)
+from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
+                   MissingFiles, Seed, Unit, check_params, read_json_file, read_lines,
+                   require_file)
 
 
 @DATASETS.register("flickr8k")
@@ -35,7 +38,7 @@ class Flickr8k(DatasetSource):
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         assert root is not None
-        check_params(self.name, spec.params, {})
+        check_params(self.name, spec.params, self.Params)
         text_dir = root / "Flickr8k_text" if (root / "Flickr8k_text").is_dir() else root
         token = text_dir / "Flickr8k.token.txt"
         captions: dict[str, list[str]] = {}
@@ -69,11 +72,16 @@ class MSCOCO(DatasetSource):
     """MSCOCO captions with instance categories as multi-labels."""
 
     name = "mscoco"
-    PARAMS = {"parts": ["train2014", "val2014"], "n_items": None, "seed": 0, "require_labels": True}
+    class Params(DatasetParams):
+        parts: list[str] = Field(default_factory=lambda: ["train2014", "val2014"], min_length=1,
+                                 description="annotation parts; the first is train, the rest test")
+        n_items: int | None = Field(None, ge=1, description="a seeded subset of this many items")
+        seed: int = Seed
+        require_labels: bool = Field(True, description="drop images without instances")
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         assert root is not None
-        p = check_params(self.name, spec.params, self.PARAMS)
+        p = check_params(self.name, spec.params, self.Params)
         missing = MissingFiles(self.name, spec.partial)
         items, files, names = [], {}, None
         for k, part in enumerate(p["parts"]):

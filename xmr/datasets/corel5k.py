@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pydantic import Field
+
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
-from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, image_problem, read_lines, require_file)
+from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
+                   MissingFiles, Unit, check_params, image_problem, read_lines, require_file)
 
 
 def read_vecs(path: Path, n_rows: int) -> np.ndarray:
@@ -45,11 +47,12 @@ class Corel5k(DatasetSource):
     """Corel 5K, LEAR/TagProp layout; categories = CDs, texts = annotation words."""
 
     name = "corel5k"
-    PARAMS = {"drop_untagged": True}
+    class Params(DatasetParams):
+        drop_untagged: bool = Field(True, description="drop images without any annotation word")
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         assert root is not None
-        p = check_params(self.name, spec.params, self.PARAMS)
+        p = check_params(self.name, spec.params, self.Params)
         words = read_lines(self.name, root / "corel5k_dictionary.txt", "annotation vocabulary")
         missing = MissingFiles(self.name, spec.partial)
         entries = []

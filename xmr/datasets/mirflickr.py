@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image
 
+from pydantic import Field
+
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
-from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, load_mat, read_lines)
+from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
+                   MissingFiles, Unit, check_params, load_mat, read_lines)
 
 LABELS = ["animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor",
           "lake", "male", "night", "people", "plant_life", "portrait", "river", "sea", "sky",
@@ -42,11 +45,15 @@ class MirFlickr25k(DatasetSource):
     """MIRFLICKR-25K: the official release (images, tags, annotations) or the DCMH .mat files."""
 
     name = "mirflickr25k"
-    PARAMS = {"layout": "auto", "recipe": "dcmh", "min_tag_images": 20}
+    class Params(DatasetParams):
+        layout: Literal["auto", "official", "dcmh"] = "auto"
+        recipe: Literal["dcmh", "all"] = Field("dcmh", description="official layout: which pairs")
+        min_tag_images: int = Field(20, ge=1, description="official layout: tags kept when used "
+                                    "by at least this many images")
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         assert root is not None
-        p = check_params(self.name, spec.params, self.PARAMS)
+        p = check_params(self.name, spec.params, self.Params)
         layout = p["layout"]
         if layout == "auto":
             layout = "official" if (root / "mirflickr").is_dir() else "dcmh"

@@ -29,13 +29,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from pydantic import Field
+
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
-from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, read_lines, require_file)
+from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
+                   MissingFiles, Seed, Unit, check_params, read_lines, require_file)
 
 LOW_LEVEL = {"ch": ("Normalized_CH.dat", 64), "corr": ("Normalized_CORR.dat", 144),
              "edh": ("Normalized_EDH.dat", 73), "wt": ("Normalized_WT.dat", 128),
@@ -67,8 +70,14 @@ class NusWide(DatasetSource):
     """NUS-WIDE, official distribution, with the papers' subset recipes."""
 
     name = "nus_wide"
-    PARAMS = {"recipe": "nus10k", "per_class": 1000, "n_items": 4996, "concepts": MGMM_CONCEPTS,
-              "top_concepts": 21, "seed": 0}
+    class Params(DatasetParams):
+        recipe: Literal[RECIPES] = "nus10k"
+        per_class: int = Field(1000, ge=1, description="nus10k: items per concept")
+        n_items: int = Field(4996, ge=1, description="nus5k_mgmm: items drawn")
+        concepts: list[str] = Field(default_factory=lambda: list(MGMM_CONCEPTS), min_length=1,
+                                    description="nus5k_mgmm: the concepts used")
+        top_concepts: int = Field(21, ge=1, le=81, description="nus21: most frequent concepts")
+        seed: int = Seed
 
     def _image_list(self, root: Path) -> list[str]:
         lines = read_lines(self.name, root / "ImageList" / "Imagelist.txt", "image list")
@@ -76,9 +85,7 @@ class NusWide(DatasetSource):
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         assert root is not None
-        p = check_params(self.name, spec.params, self.PARAMS)
-        if p["recipe"] not in RECIPES:
-            raise ValueError(f"dataset.params.recipe: {p['recipe']!r} is not one of {list(RECIPES)}")
+        p = check_params(self.name, spec.params, self.Params)
         paths = self._image_list(root)
         n = len(paths)
         concepts = read_lines(self.name, root / "Concepts81.txt", "concept list")

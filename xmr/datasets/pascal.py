@@ -18,13 +18,14 @@ n_test: 100}`` (``official`` recipe for the DSCMR layout, its 800 / 100 lists).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file, stable_hash
-from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, load_mat, read_json_file)
+from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
+                   MissingFiles, Unit, check_params, load_mat, read_json_file)
 
 CATEGORIES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
@@ -51,11 +52,12 @@ class PascalSentence(DatasetSource):
     """Pascal Sentence: official folders, the captions JSON, or the DSCMR feature release."""
 
     name = "pascal_sentence"
-    PARAMS = {"layout": "auto"}
+    class Params(DatasetParams):
+        layout: Literal["auto", "official", "json", "dscmr"] = "auto"
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         assert root is not None
-        p = check_params(self.name, spec.params, self.PARAMS)
+        p = check_params(self.name, spec.params, self.Params)
         layout = _layout(root, p["layout"])
         if layout not in ("official", "json", "dscmr"):
             raise ValueError(f"dataset.params.layout: {layout!r} is not auto, official, json or dscmr")

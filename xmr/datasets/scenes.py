@@ -15,8 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pydantic import Field
+
 from ..spec.models import DatasetSpec
-from .base import DATASETS, DatasetSource, Item, LoadedDataset, Unit
+from .base import (DATASETS, DatasetParams, DatasetSource, Item, LoadedDataset, Seed, Unit,
+                   check_params)
 
 SHAPES = ["circle", "square", "triangle", "star", "hexagon", "cross", "diamond", "crescent"]
 SHAPE_WORDS = {
@@ -211,17 +214,19 @@ class ScenesDataset(DatasetSource):
     """Embedded default: generated PNG scenes of shapes + English documents and tags (no network)."""
 
     name = "scenes"
-    defaults = dict(n_items=1500, image_size=128, seed=0, omit_p=0.2)
+
+    class Params(DatasetParams):
+        n_items: int = Field(1500, ge=1, le=1_000_000, description="scenes to generate")
+        image_size: int = Field(128, ge=16, le=4096, description="image side in pixels")
+        seed: int = Seed
+        omit_p: float = Field(0.2, ge=0, le=1, description="chance that a document leaves out "
+                              "an object")
 
     def needs_root(self) -> bool:
         return False
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
-        unknown = set(spec.params) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"dataset.params: unknown key(s) {sorted(unknown)} for scenes; "
-                             f"allowed: {sorted(self.defaults)}")
-        p = {**self.defaults, **spec.params}
+        p = check_params(self.name, spec.params, self.Params)
         size, n = int(p["image_size"]), int(p["n_items"])
         (workdir / "images").mkdir()
         items = []

@@ -52,7 +52,7 @@ class WikipediaDataset(DatasetSource):
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         assert root is not None
-        check_params(self.name, spec.params, {})
+        check_params(self.name, spec.params, self.Params)
         cats_path = root / "categories.list"
         if not cats_path.is_file():
             raise DatasetError(f"wikipedia: missing {cats_path}")

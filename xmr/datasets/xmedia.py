@@ -16,13 +16,16 @@ Two layouts, picked by ``dataset.params.layout`` (default ``auto``):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from pydantic import Field
+
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
-from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params, image_problem, load_mat)
+from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
+                   MissingFiles, Unit, check_params, image_problem, load_mat)
 from .wikipedia import split_sentences
 
 DEFAULT_VARIABLES = {"image": ["I_tr_CNN", "I_te_CNN"], "text": ["T_tr_BOW", "T_te_BOW"],
@@ -34,10 +37,15 @@ class XMedia(DatasetSource):
     """XMedia / XMediaNet image + text parts: raw folders or the released feature file."""
 
     name = "xmedia"
-    PARAMS = {"layout": "auto", "features_file": "XMediaFeatures.mat", "variables": DEFAULT_VARIABLES}
+    class Params(DatasetParams):
+        layout: Literal["auto", "raw", "features"] = "auto"
+        features_file: str = Field("XMediaFeatures.mat", min_length=1)
+        variables: dict[Literal["image", "text", "labels"], list[str]] = Field(
+            default_factory=dict, description="variable names (train, test) per view; missing "
+            "views keep the defaults")
 
     def _params(self, spec: DatasetSpec) -> dict:
-        p = check_params(self.name, spec.params, self.PARAMS)
+        p = check_params(self.name, spec.params, self.Params)
         p["variables"] = {**DEFAULT_VARIABLES, **p["variables"]}
         return p
 

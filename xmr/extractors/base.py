@@ -19,7 +19,7 @@ from ..registry import Registry
 
 
 class ExtractorParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Extractor:

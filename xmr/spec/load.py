@@ -1,4 +1,10 @@
-"""Reading specs: YAML -> overrides -> pydantic, with errors that name file, field and value."""
+"""Reading specs: YAML -> overrides -> pydantic -> registries, with errors that name the file,
+the field and the value.
+
+The YAML reader is strict: a duplicate key is an error (not "the last one wins"), a document whose
+anchors and aliases expand past `MAX_YAML_VALUES` values is refused before it is built (the
+"billion laughs"), and a file that is not UTF-8 is named with the byte at fault.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,92 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .models import ExperimentSpec
+
+MAX_YAML_VALUES = 100_000
 
 
 class SpecError(ValueError):
     """A spec that cannot be read or validated. The message names the file and each field path."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a mapping key must be a plain value, got {key!r}",
+                    key_node.start_mark) from None
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given on line {first})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
+    """How many values ``node`` becomes once every alias is expanded (aliases are shared nodes)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    if id(node) in active:
+        raise SpecError("an alias refers to itself (a recursive YAML structure)")
+    active.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(n, memo, active) for n in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, active) + _expanded_size(v, memo, active)
+                       for k, v in node.value)
+    else:
+        size = 1
+    active.discard(id(node))
+    memo[id(node)] = min(size, MAX_YAML_VALUES + 1)
+    return memo[id(node)]
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse one YAML document strictly; errors become SpecError naming ``source``."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}, set()) > MAX_YAML_VALUES:
+            raise SpecError(f"{source}: the YAML expands to more than {MAX_YAML_VALUES:,} values "
+                            "through anchors and aliases; write the values out")
+        return loader.construct_document(node)
+    except SpecError as exc:
+        raise SpecError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise SpecError(f"{source}: the YAML is nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A UTF-8 text file; a missing or undecodable one is a SpecError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such {what}")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise SpecError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                        f"{exc.start}, line {line})") from None
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -27,23 +112,57 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return out
 
 
-def parse_set(assignments: Iterable[str]) -> dict[str, Any]:
-    """``["training.epochs=5", "losses.0.weight=2"]`` -> a nested override mapping.
+def _split_set(item: str) -> tuple[list[str], Any]:
+    key, sep, raw = item.partition("=")
+    parts = key.split(".")
+    if not sep or not key or not all(parts):
+        raise SpecError(f"--set {item!r}: expected dotted.key=value")
+    return parts, load_yaml(raw, f"--set {item!r}")
 
-    Values are parsed as YAML (``5`` is an int, ``[1, 2]`` a list, ``false`` a bool). A numeric
-    path element indexes into a list.
+
+def parse_set(assignments: Iterable[str]) -> dict[str, Any]:
+    """``["training.epochs=5", "losses.0.weight=2"]`` -> a nested mapping (for display).
+
+    Values are parsed as YAML (``5`` is an int, ``[1, 2]`` a list, ``false`` a bool).
     """
     nested: dict[str, Any] = {}
     for item in assignments:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise SpecError(f"--set {item!r}: expected dotted.key=value")
+        parts, value = _split_set(item)
         node = nested
-        parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = value
     return nested
+
+
+def apply_sets(data: dict[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
+    """Apply ``--set dotted.key=value`` items to a copy of ``data``. The value *replaces* what is at
+    the key (``dataset.params={}`` empties the params); a numeric element indexes into a list."""
+    out = copy.deepcopy(data)
+    for item in assignments:
+        parts, value = _split_set(item)
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(parts[:i + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise SpecError(f"--set {item!r}: {where}: no such list element (the list has "
+                                    f"{len(node)})")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if not isinstance(node.get(part), (dict, list)):
+                        node[part] = {}
+                    node = node[part]
+            else:
+                raise SpecError(f"--set {item!r}: {'.'.join(parts[:i])} is a value, not a mapping")
+    return out
 
 
 def _apply_list_indices(data: Any, override: Any, path: str) -> Any:
@@ -64,22 +183,45 @@ def _apply_list_indices(data: Any, override: Any, path: str) -> Any:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such spec file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    data = load_yaml(read_text(path, "spec file"), str(path))
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a spec is a YAML mapping, got {type(data).__name__}")
     return data
 
 
-def format_validation_error(source: str, exc: ValidationError) -> str:
+def data_path(data: Any, loc: tuple) -> str:
+    """A pydantic error location as the path a user wrote: the tags pydantic adds for union
+    members (``training.phases.0.gradient.epochs``) are dropped (``training.phases.0.epochs``)."""
+    parts: list[str] = []
+    node = data
+    for i, p in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, Mapping) and p in node:
+            node = node[p]
+        elif isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node):
+            node = node[p]
+        elif isinstance(node, Mapping):
+            if p in (node.get("type"), node.get("name")) and not last:
+                continue  # the discriminator tag of a union member
+            if not last and _looks_like_type(p):
+                continue  # the member name of a plain union (`str | ProtocolSpec`)
+            node = None
+        elif node is not None:
+            continue  # below a scalar, only union tags follow
+        parts.append(str(p))
+    return ".".join(parts) or "<root>"
+
+
+def _looks_like_type(p: Any) -> bool:
+    return isinstance(p, str) and (p[:1].isupper() or "[" in p or
+                                   p in ("str", "int", "float", "bool", "none", "list", "dict"))
+
+
+def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> str:
     lines = [f"{source}: {exc.error_count()} error(s) in the spec"]
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        loc = data_path(data, err["loc"]) if data is not None else (
+            ".".join(str(p) for p in err["loc"]) or "<root>")
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (remove it or check its spelling)"
@@ -92,10 +234,13 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
 
 
 def validate_spec(data: Mapping[str, Any], source: str = "<spec>") -> ExperimentSpec:
+    """The spec model, then every name and parameter set that resolves through a registry."""
     try:
-        return ExperimentSpec.model_validate(data)
+        spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(format_validation_error(source, exc)) from None
+        raise SpecError(format_validation_error(source, exc, data)) from None
+    _check_registered_names(spec, source)
+    return spec
 
 
 def load_spec(
@@ -103,35 +248,69 @@ def load_spec(
     overrides: Mapping[str, Any] | None = None,
     sets: Iterable[str] = (),
 ) -> ExperimentSpec:
-    """Read ``path``, merge ``overrides`` (e.g. a params.yaml section) then ``--set`` items."""
+    """Read ``path``, merge ``overrides`` (e.g. a params.yaml section) then apply ``--set`` items."""
     data = read_yaml(path)
     if overrides:
         data = _apply_list_indices(data, overrides, "")
-    extra = parse_set(sets)
-    if extra:
-        data = _apply_list_indices(data, extra, "")
-    spec = validate_spec(data, str(path))
-    _check_registered_names(spec, str(path))
-    return spec
+    data = apply_sets(data, sets)
+    return validate_spec(data, str(path))
+
+
+def params_errors(model: type[BaseModel], params: Any, where: str) -> list[str]:
+    """Each problem of ``params`` against ``model`` as ``"<where>.<field>: <message> (got ...)"``."""
+    try:
+        model.model_validate(params)
+    except ValidationError as exc:
+        out = []
+        for e in exc.errors(include_url=False):
+            loc = ".".join([where, *(str(p) for p in e["loc"])])
+            msg = e["msg"]
+            if e["type"] == "extra_forbidden":
+                msg = f"unknown key; allowed: {', '.join(sorted(model.model_fields)) or 'none'}"
+            shown = repr(e.get("input"))
+            out.append(f"{loc}: {msg} (got {shown[:77] + '...' if len(shown) > 80 else shown})")
+        return out
+    return []
+
+
+def dataset_problems(dataset) -> list[str]:
+    """What is wrong with a dataset section beyond its model: the name and its own params."""
+    from ..datasets import DATASETS
+
+    if dataset.name not in DATASETS:
+        return [f"dataset.name: unknown dataset {dataset.name!r}; "
+                f"choose one of: {', '.join(DATASETS.names())}"]
+    return params_errors(DATASETS.get(dataset.name).Params, dataset.params, "dataset.params")
+
+
+def feature_problems(key: str, feat) -> list[str]:
+    """What is wrong with one feature set: the extractor, its params, modality and granularity."""
+    from ..extractors import EXTRACTORS
+
+    where = f"features.{key}"
+    if feat.extractor not in EXTRACTORS:
+        return [f"{where}.extractor: unknown extractor {feat.extractor!r}; "
+                f"choose one of: {', '.join(EXTRACTORS.names())}"]
+    ext = EXTRACTORS.get(feat.extractor)
+    out = params_errors(ext.Params, feat.params, f"{where}.params")
+    if ext.modality not in ("any", feat.modality):
+        out.append(f"{where}.extractor: {feat.extractor!r} makes {ext.modality} features, but the "
+                   f"feature's modality is {feat.modality}")
+    if feat.extractor == "precomputed" and feat.granularity.type != "whole":
+        out.append(f"{where}.granularity: precomputed features are whole-item only")
+    return out
 
 
 def _check_registered_names(spec: ExperimentSpec, source: str) -> None:
-    """Names that resolve through registries (datasets, extractors, protocols).
+    """Names and parameters that resolve through registries (datasets, extractors, protocols).
 
     These registries import no torch at module level, so validation stays light.
     """
-    from ..datasets import DATASETS
-    from ..extractors import EXTRACTORS
     from .protocols import PROTOCOLS
 
-    problems = []
-    if spec.dataset.name not in DATASETS:
-        problems.append(f"  dataset.name: unknown dataset {spec.dataset.name!r}; "
-                        f"choose one of: {', '.join(DATASETS.names())}")
+    problems = [f"  {p}" for p in dataset_problems(spec.dataset)]
     for key, feat in spec.features.items():
-        if feat.extractor not in EXTRACTORS:
-            problems.append(f"  features.{key}.extractor: unknown extractor {feat.extractor!r}; "
-                            f"choose one of: {', '.join(EXTRACTORS.names())}")
+        problems += [f"  {p}" for p in feature_problems(key, feat)]
     proto = spec.evaluation.protocol
     if isinstance(proto, str) and proto not in PROTOCOLS:
         problems.append(f"  evaluation.protocol: unknown protocol {proto!r}; "

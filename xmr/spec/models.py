@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Modality = Literal["image", "text"]
 Task = Literal["i2t", "t2i", "i2i", "t2t"]
 
+SEED_MAX = 2**32 - 1
+# Bounds that no experiment of this field comes near, so that a typo (`out: 1e12`) is a spec
+# error naming the field, not an out-of-memory traceback minutes into a run.
+Width = Annotated[int, Field(gt=0, le=65536, description="layer width (1 ... 65536)")]
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX, description="random seed (0 ... 2**32 - 1)")]
+Epochs = Annotated[int, Field(ge=1, le=100_000)]
+SAFE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"  # one path component, never '.', '..', '.tmp-*'
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    """Unknown keys are errors; so are NaN and infinite floats anywhere in a spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -34,12 +44,12 @@ class SplitSpec(Strict):
         "n_val) are drawn for training (the DCMH protocol); the remaining items get split "
         "'retrieval' and serve only as database items",
     )
-    seed: int = 0
+    seed: Seed = 0
     train: float = Field(0.6, gt=0, lt=1)
     val: float = Field(0.2, ge=0, lt=1)
-    n_train: int | None = Field(None, ge=1, description="recipes counts / query_retrieval")
-    n_val: int = Field(0, ge=0, description="recipes counts / query_retrieval")
-    n_test: int | None = Field(None, ge=1, description="recipes counts / query_retrieval")
+    n_train: int | None = Field(None, ge=1, le=10**9, description="recipes counts / query_retrieval")
+    n_val: int = Field(0, ge=0, le=10**9, description="recipes counts / query_retrieval")
+    n_test: int | None = Field(None, ge=1, le=10**9, description="recipes counts / query_retrieval")
 
     @model_validator(mode="after")
     def _fractions(self) -> "SplitSpec":
@@ -51,12 +61,13 @@ class SplitSpec(Strict):
 
 
 class DatasetSpec(Strict):
-    name: str = Field(description="registered dataset (see `xmr list datasets`)")
+    name: str = Field(pattern=SAFE_NAME, description="registered dataset (see `xmr list datasets`)")
     root: str | None = Field(
         None, description="folder of a dataset on disk, in its official layout; `$XMR_DATA/<name>` "
         "or ../shared/data/<name> when unset"
     )
-    params: dict[str, Any] = Field(default_factory=dict, description="dataset-specific options")
+    params: dict[str, Any] = Field(default_factory=dict, description="dataset-specific options, "
+                                   "checked against the dataset's own model (`xmr list datasets`)")
     partial: bool = Field(
         False, description="load a dataset with missing files: items whose image or text is "
         "missing are kept without it (or dropped when nothing is left) and listed in the "
@@ -85,14 +96,14 @@ class SentencesGranularity(Strict):
     """The sentences of a text: a variable number of units per item."""
 
     type: Literal["sentences"]
-    max_units: int = Field(32, ge=1)
+    max_units: int = Field(32, ge=1, le=10_000)
 
 
 class TagsGranularity(Strict):
     """The tags of an item: a variable number of units per item."""
 
     type: Literal["tags"]
-    max_units: int = Field(64, ge=1)
+    max_units: int = Field(64, ge=1, le=10_000)
 
 
 class SelectiveSearchGranularity(Strict):
@@ -102,9 +113,10 @@ class SelectiveSearchGranularity(Strict):
     type: Literal["selective_search"]
     mode: Literal["fast", "quality", "single"] = "fast"
     iou: float = Field(0.7, gt=0, le=1, description="two regions overlapping more: keep the bigger")
-    max_units: int = Field(16, ge=1, description="regions kept per image (the biggest survivors)")
+    max_units: int = Field(16, ge=1, le=10_000, description="regions kept per image (the biggest "
+                           "survivors)")
     min_area: float = Field(0.02, ge=0, lt=1, description="smallest region, as a fraction of the image")
-    resize: int = Field(256, ge=32, description="longer image side for the search (speed)")
+    resize: int = Field(256, ge=32, le=8192, description="longer image side for the search (speed)")
 
 
 Granularity = Annotated[
@@ -118,7 +130,8 @@ class FeatureSpec(Strict):
     modality: Modality | None = Field(None, description="defaults to the key when it is image/text")
     extractor: str = Field(description="registered extractor (see `xmr list extractors`)")
     granularity: Granularity = WholeGranularity()
-    params: dict[str, Any] = Field(default_factory=dict, description="extractor parameters")
+    params: dict[str, Any] = Field(default_factory=dict, description="extractor parameters, "
+                                   "checked against the extractor's own model")
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,8 +145,8 @@ class MLPBranch(Strict):
 
     type: Literal["mlp"]
     input: str | None = Field(None, description="feature key; defaults to the branch's modality")
-    hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [512])
-    out: int = Field(128, gt=0)
+    hidden: list[Width] = Field(default_factory=lambda: [512])
+    out: Width = Field(128)
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0, lt=1)
     batch_norm: bool = False
@@ -145,7 +158,7 @@ class LinearBranch(Strict):
 
     type: Literal["linear"]
     input: str | None = None
-    out: int = Field(10, gt=0)
+    out: Width = Field(10)
     normalize: bool = False
 
 
@@ -154,8 +167,8 @@ class UnitPoolBranch(Strict):
 
     type: Literal["unit_pool"]
     input: str | None = None
-    hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [512])
-    out: int = Field(128, gt=0)
+    hidden: list[Width] = Field(default_factory=lambda: [512])
+    out: Width = Field(128)
     pool: Literal["mean", "max"] = "mean"
     activation: Activation = "relu"
     normalize: bool = True
@@ -166,8 +179,8 @@ class ConvNetBranch(Strict):
 
     type: Literal["convnet"]
     input: str | None = None
-    channels: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [16, 32, 64])
-    out: int = Field(128, gt=0)
+    channels: list[Width] = Field(default_factory=lambda: [16, 32, 64])
+    out: Width = Field(128)
     normalize: bool = True
 
 
@@ -186,19 +199,19 @@ class MGMMBranch(Strict):
     visible: Literal["gaussian", "replicated_softmax"] = Field(
         "gaussian", description="the DBNs' first layer: gaussian (real features, standardised on "
         "train) or replicated_softmax (word counts)")
-    dbn: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [2048, 1024],
+    dbn: list[Width] = Field(default_factory=lambda: [2048, 1024],
                                                    description="DBN hidden sizes (5.1)")
-    joint: list[Annotated[int, Field(gt=0)]] = Field(
+    joint: list[Width] = Field(
         default_factory=lambda: [1024, 1024], description="hidden sizes of the three-layer joint "
         "optimisation network (its output has the DBN's output size)")
-    joint_rbm: list[Annotated[int, Field(gt=0)]] = Field(
+    joint_rbm: list[Width] = Field(
         default_factory=lambda: [1024, 2048], description="joint RBM h(1) per granularity, h(2)")
-    fusion: list[Annotated[int, Field(gt=0)]] = Field(
+    fusion: list[Width] = Field(
         default_factory=lambda: [1024, 1024, 1024], description="feed-forward fusion network "
         "(softmax-trained); its last layer is the fused feature")
-    head: list[Annotated[int, Field(gt=0)]] = Field(
+    head: list[Width] = Field(
         default_factory=lambda: [1024, 1024], description="Framework II hidden sizes")
-    out: int = Field(1024, gt=0, description="Framework II output (the common representation)")
+    out: Width = Field(1024, description="Framework II output (the common representation)")
     activation: Activation = "relu"
     normalize: bool = Field(False, description="L2-normalise the output (the paper does not)")
 
@@ -222,7 +235,18 @@ class HashHead(Strict):
 class MetricNetworkSpec(Strict):
     """A pair-scoring network over [image embedding; text embedding] (UNCSM-style)."""
 
-    hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [256, 128])
+    hidden: list[Width] = Field(default_factory=lambda: [256, 128])
+
+
+IMAGE_ONLY, TEXT_ONLY = ("grid", "selective_search"), ("sentences", "tags")
+
+
+def check_granularity(where: str, feat: "FeatureSpec") -> None:
+    """A granularity applies to one modality: grid and regions to images, sentences and tags to
+    texts."""
+    g = feat.granularity.type
+    if (g in IMAGE_ONLY and feat.modality != "image") or (g in TEXT_ONLY and feat.modality != "text"):
+        raise ValueError(f"{where}.granularity: {g!r} does not apply to {feat.modality} features")
 
 
 def branch_inputs(branch) -> dict[str, str]:
@@ -283,7 +307,7 @@ class QuantizationLoss(Strict):
 
 
 class PairCEParams(Strict):
-    negatives: int = Field(3, ge=1, description="unrelated pairs drawn per related pair")
+    negatives: int = Field(3, ge=1, le=1000, description="unrelated pairs drawn per related pair")
 
 
 class PairCELoss(Strict):
@@ -349,7 +373,7 @@ class GradientPhase(Strict):
 
     type: Literal["gradient"]
     name: str = "joint"
-    epochs: int = Field(20, ge=1)
+    epochs: Epochs = 20
     losses: list[LossTerm] | None = Field(None, description="defaults to the spec's `losses`")
     trainable: list[str] | None = Field(
         None, description="module names to update (image, text, label_head, hash_head, "
@@ -364,8 +388,8 @@ class CCAPhase(Strict):
 
     type: Literal["cca"]
     name: str = "cca"
-    max_iter: int = Field(500, ge=1)
-    pca: int | None = Field(None, ge=1, description="reduce each view to this many principal "
+    max_iter: int = Field(500, ge=1, le=1_000_000)
+    pca: int | None = Field(None, ge=1, le=65536, description="reduce each view to this many principal "
                             "components (fitted on train) before CCA; guards against n < d")
 
 
@@ -375,20 +399,20 @@ class RBMPretrainPhase(Strict):
     type: Literal["rbm_pretrain"]
     name: str = "rbm"
     modalities: list[Modality] = Field(default_factory=lambda: ["image", "text"])
-    epochs: int = Field(5, ge=1)
-    k: int = Field(1, ge=1)
+    epochs: Epochs = 5
+    k: int = Field(1, ge=1, le=1000)
     lr: float = Field(1e-3, gt=0)
     visible: Literal["gaussian", "bernoulli"] = "gaussian"
 
 
 class CDSettings(Strict):
-    epochs: int = Field(10, ge=1)
-    k: int = Field(1, ge=1, description="Gibbs steps of CD-k")
+    epochs: Epochs = 10
+    k: int = Field(1, ge=1, le=1000, description="Gibbs steps of CD-k")
     lr: float = Field(1e-3, gt=0)
 
 
 class GradientSettings(Strict):
-    epochs: int = Field(20, ge=1)
+    epochs: Epochs = 20
     lr: float = Field(1e-3, gt=0)
 
 
@@ -410,8 +434,8 @@ class AlternatingHashPhase(Strict):
 
     type: Literal["alternating_hash"]
     name: str = "hash"
-    rounds: int = Field(10, ge=1)
-    epochs_per_round: int = Field(1, ge=1)
+    rounds: Epochs = 10
+    epochs_per_round: Epochs = 1
     losses: list[LossTerm] | None = None
     gamma: float = Field(1.0, ge=0, description="weight of the network outputs in the B update")
     optimizer: OptimizerSpec = OptimizerSpec()
@@ -422,7 +446,7 @@ class MetricNetworkPhase(Strict):
 
     type: Literal["metric_network"]
     name: str = "metric"
-    epochs: int = Field(5, ge=1)
+    epochs: Epochs = 5
     losses: list[LossTerm] | None = None
     optimizer: OptimizerSpec = OptimizerSpec()
 
@@ -436,10 +460,11 @@ Phase = Annotated[
 
 class TrainingSpec(Strict):
     phases: list[Phase] = Field(min_length=1)
-    batch_size: int = Field(64, ge=2)
-    seed: int = 0
+    batch_size: int = Field(64, ge=2, le=1 << 20)
+    seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int | None = Field(None, ge=1, description="torch CPU threads; default: torch's")
+    num_threads: int | None = Field(None, ge=1, le=1024,
+                                    description="torch CPU threads; default: torch's")
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,23 +498,33 @@ class ProtocolSpec(Strict):
     )
 
 
+def _metric_name(name: str) -> str:
+    parse_metric_name(name)
+    return name
+
+
+MetricName = Annotated[str, AfterValidator(_metric_name)]
+
+
 class EvaluationSpec(Strict):
     protocol: str | ProtocolSpec = Field(
         "category_cosine", description="a registered protocol name or a full protocol"
     )
-    tasks: list[Task] = Field(default_factory=lambda: ["i2t", "t2i"])
-    metrics: list[str] = Field(
-        default_factory=lambda: ["map", "map@100", "p@50", "r@10"],
+    tasks: list[Task] = Field(default_factory=lambda: ["i2t", "t2i"], min_length=1)
+    metrics: list[MetricName] = Field(
+        default_factory=lambda: ["map", "map@100", "p@50", "r@10"], min_length=1,
         description="map, map@R, p@N, r@K, hit@K (R, N, K positive integers); hit@K is the "
         "fraction of queries with a relevant item in the top K (mgmm's Recall@K)",
     )
     pr_points: int = Field(20, ge=2, le=1000)
-    query_chunk: int = Field(256, ge=1, description="queries scored at once (bounds memory)")
+    query_chunk: int = Field(256, ge=1, le=1 << 20, description="queries scored at once (bounds memory)")
 
     @model_validator(mode="after")
-    def _metric_names(self) -> "EvaluationSpec":
-        for m in self.metrics:
-            parse_metric_name(m)
+    def _unique(self) -> "EvaluationSpec":
+        for field in ("tasks", "metrics"):
+            values = getattr(self, field)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{field}: {values} lists a name twice")
         return self
 
 
@@ -499,7 +534,7 @@ def parse_metric_name(name: str) -> tuple[str, int | None]:
     if base not in ("map", "p", "r", "hit") or (base != "map" and not cut):
         raise ValueError(f"metric {name!r} is not one of map, map@R, p@N, r@K, hit@K")
     if cut:
-        if not cut.isdigit() or int(cut) <= 0:
+        if not cut.isdigit() or not 0 < int(cut) <= 10**9:
             raise ValueError(f"metric {name!r}: the cut-off must be a positive integer")
         return base, int(cut)
     return base, None
@@ -509,7 +544,8 @@ def parse_metric_name(name: str) -> tuple[str, int | None]:
 
 
 class ExperimentSpec(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=SAFE_NAME, description="the experiment's name; it becomes a folder "
+                      "name, so letters, digits, '_', '.', '-', not starting with '.' or '-'")
     description: str = ""
     dataset: DatasetSpec
     features: dict[str, FeatureSpec]
@@ -525,6 +561,7 @@ class ExperimentSpec(Strict):
                 if key not in ("image", "text"):
                     raise ValueError(f"features.{key}: set `modality` (image or text)")
                 feat.modality = key  # type: ignore[assignment]
+            check_granularity(f"features.{key}", feat)
         for modality in ("image", "text"):
             branch = getattr(self.architecture, modality)
             if branch.type != "mgmm":

@@ -2,13 +2,21 @@
 
 Stages write immutable Parquet / JSON / Zarr outputs (which DVC tracks); the catalog is derived
 from them, so it can never disagree with what is on disk. It is rebuilt atomically after each
-stage and whenever `xmr sql` finds it older than the store.
+stage and whenever `xmr sql` finds that the set of source files (paths, sizes, mtimes) differs
+from the one it was built from, so outputs that DVC removed or restored are seen. Temporaries
+(`.tmp-*`) are never read.
 
-Tables: ``datasets``, ``items``, ``units``, ``featuresets``, ``experiments``, ``results``.
+Tables: ``datasets``, ``items``, ``units``, ``missing``, ``featuresets``, ``experiments``,
+``results``, and ``catalog_info`` (the signature of the sources it was built from).
+
+`query` is a sandbox: the catalog is opened read-only with DuckDB's external access disabled
+(no file reads or writes, no ATTACH, no extension INSTALL / LOAD) and its configuration locked,
+so a statement cannot re-enable any of it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,7 +26,29 @@ import pyarrow as pa
 from .files import atomic_file, read_json
 from .layout import Store
 
-TABLES = ("datasets", "items", "units", "missing", "featuresets", "experiments", "results")
+SANDBOX = {"enable_external_access": False, "autoinstall_known_extensions": False,
+           "autoload_known_extensions": False, "allow_community_extensions": False,
+           "lock_configuration": True}
+
+# Results come back through Arrow (time zones without pytz; lists, structs and maps as Python
+# values). Types that Arrow shows poorly or not at all are cast to text by DuckDB first, and if a
+# result still cannot be converted, every column that is not a number, boolean or text is.
+_AS_TEXT = ("BIT", "INTERVAL", "UNION", "VARIANT", "UHUGEINT", "BIGNUM", "GEOMETRY")
+_PLAIN_TYPES = {"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
+                "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "VARCHAR"}
+
+
+def _fetch(rel: "duckdb.DuckDBPyRelation", as_text) -> list[tuple]:
+    quoted = ['"' + c.replace('"', '""') + '"' for c in rel.columns]
+    types = [str(t) for t in rel.types]
+    if any(as_text(t) for t in types):
+        rel = rel.project(", ".join(f"CAST({q} AS VARCHAR) AS {q}" if as_text(t) else q
+                                    for q, t in zip(quoted, types)))
+    table = rel.to_arrow_table()
+    return list(zip(*(col.to_pylist() for col in table.columns)))
+
+TABLES = ("datasets", "items", "units", "missing", "featuresets", "experiments", "results",
+          "catalog_info")
 
 
 ITEMS = "datasets/*/items.parquet"
@@ -30,12 +60,37 @@ JSON_SOURCES = {  # table -> files it is built from
 }
 
 
+class CatalogError(ValueError):
+    """A store file the catalog cannot index; the message names it."""
+
+
+def _glob(root: Path, pattern: str) -> list[Path]:
+    """Files matching ``pattern`` under ``root``, never inside a hidden folder or temporary."""
+    return sorted(p for p in root.glob(pattern)
+                  if not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
 def _sources(store: Store) -> list[Path]:
-    return [p for pat in (ITEMS, *UNITS, MISSING, *JSON_SOURCES.values()) for p in store.root.glob(pat)]
+    return [p for pat in (ITEMS, *UNITS, MISSING, *JSON_SOURCES.values())
+            for p in _glob(store.root, pat)]
+
+
+def _signature(store: Store) -> str:
+    h = hashlib.sha256()
+    for p in sorted(_sources(store)):
+        st = p.stat()
+        h.update(f"{p.relative_to(store.root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def _json_rows(paths: list[Path], flatten: callable) -> pa.Table | None:
-    rows = [row for p in paths for row in flatten(p, read_json(p))]
+    rows = []
+    for p in paths:
+        try:
+            data = read_json(p)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CatalogError(f"{p}: not valid JSON ({exc}); re-run the stage that writes it") from None
+        rows += flatten(p, data)
     return pa.Table.from_pylist(rows) if rows else None
 
 
@@ -73,20 +128,25 @@ def _result_rows(path: Path, metrics: dict) -> list[dict]:
 
 
 def refresh_catalog(store: Store) -> Path:
-    """Rebuild ``catalog.duckdb`` from the store's outputs (atomic replace)."""
+    """Rebuild ``catalog.duckdb`` from the store's outputs (atomic replace), after removing the
+    temporaries of processes that are gone."""
     root = store.root
+    store.remove_stale_temporaries()
+    signature = _signature(store)
     with atomic_file(store.catalog_path) as tmp:
         con = duckdb.connect(str(tmp))
         try:
+            con.execute("CREATE TABLE catalog_info AS SELECT ? AS signature, now()::VARCHAR AS built_at",
+                        [signature])
             for name, patterns in (("items", (ITEMS,)), ("units", UNITS), ("missing", (MISSING,))):
-                files = sorted(str(p) for pat in patterns for p in root.glob(pat))
+                files = [str(p) for pat in patterns for p in _glob(root, pat)]
                 if files:
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?, "
                                 "union_by_name=true)", [files])
             flatteners = {"datasets": _dataset_row, "featuresets": _featureset_row,
                           "experiments": _experiment_row, "results": _result_rows}
             for name, pattern in JSON_SOURCES.items():
-                table = _json_rows(sorted(root.glob(pattern)), flatteners[name])
+                table = _json_rows(_glob(root, pattern), flatteners[name])
                 if table is not None:
                     con.register("_src", table)
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM _src")
@@ -97,24 +157,41 @@ def refresh_catalog(store: Store) -> Path:
 
 
 def catalog_is_stale(store: Store) -> bool:
-    path = store.catalog_path
-    if not path.is_file():
+    """True when the catalog is missing, unreadable, or built from another set of source files
+    (one added, removed, or rewritten since)."""
+    if not store.catalog_path.is_file():
         return True
-    built = path.stat().st_mtime
-    return any(p.stat().st_mtime > built for p in _sources(store))
+    try:
+        con = duckdb.connect(str(store.catalog_path), read_only=True, config=SANDBOX)
+        try:
+            built = con.execute("SELECT signature FROM catalog_info").fetchone()[0]
+        finally:
+            con.close()
+    except duckdb.Error:
+        return True
+    return built != _signature(store)
 
 
 def query(store: Store, sql: str) -> tuple[list[str], list[tuple]]:
-    """Run read-only SQL over the catalog (rebuilt first when stale); returns (columns, rows)."""
+    """Run SQL in the catalog's sandbox (rebuilt first when stale); returns (columns, rows).
+
+    A statement that returns nothing gives no columns. Every result type converts (see
+    `_AS_TEXT`)."""
     if not store.root.is_dir():
         raise FileNotFoundError(f"{store.root}: no store here; run `dvc repro` or `xmr run` first")
+    store.remove_stale_temporaries()
     if catalog_is_stale(store):
         refresh_catalog(store)
-    con = duckdb.connect(str(store.catalog_path), read_only=True)
+    con = duckdb.connect(str(store.catalog_path), read_only=True, config=SANDBOX)
     try:
-        cur = con.execute(sql)
-        columns = [d[0] for d in cur.description] if cur.description else []
-        rows = cur.fetchall()
+        rel = con.sql(sql)
+        if rel is None:
+            return [], []
+        columns = list(rel.columns)
+        try:
+            rows = _fetch(rel, lambda t: t.split("(")[0] in _AS_TEXT)
+        except (duckdb.Error, pa.ArrowException, NotImplementedError):
+            rows = _fetch(rel, lambda t: t not in _PLAIN_TYPES)
     finally:
         con.close()
     return columns, rows
@@ -137,12 +214,12 @@ def format_table(columns: list[str], rows: list[tuple], max_width: int = 60) -> 
 def existing_tables(store: Store) -> list[str]:
     if not store.catalog_path.is_file():
         return []
-    con = duckdb.connect(str(store.catalog_path), read_only=True)
+    con = duckdb.connect(str(store.catalog_path), read_only=True, config=SANDBOX)
     try:
         return [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
     finally:
         con.close()
 
 
-__all__ = ["TABLES", "catalog_is_stale", "existing_tables", "format_table", "query",
+__all__ = ["TABLES", "CatalogError", "SANDBOX", "catalog_is_stale", "existing_tables", "format_table", "query",
            "refresh_catalog"]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from .files import atomic_dir, read_json, remove_stale_temporaries, write_json
+from .files import atomic_dir, check_component, read_json, remove_stale_temporaries, write_json
 
 
 @dataclass(frozen=True)
@@ -31,26 +31,33 @@ class Store:
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
 
+    # Every name that becomes a path is checked to be one safe component, so that no write can
+    # target a folder above its own item (`name: ..`) or the whole family (`name: .`).
+
     def dataset_dir(self, dataset: str) -> Path:
-        return self.root / "datasets" / dataset
+        return self.root / "datasets" / check_component(dataset, "dataset")
 
     def features_dir(self, dataset: str) -> Path:
-        return self.root / "features" / dataset
+        return self.root / "features" / check_component(dataset, "dataset")
 
     def featureset_dir(self, dataset: str, name: str) -> Path:
-        return self.features_dir(dataset) / name
+        return self.features_dir(dataset) / check_component(name, "feature set")
 
     def experiment_dir(self, experiment: str) -> Path:
-        return self.root / "experiments" / experiment
+        return self.root / "experiments" / check_component(experiment, "experiment")
 
     def metrics_path(self, experiment: str) -> Path:
-        return self.root / "metrics" / f"{experiment}.json"
+        return self.root / "metrics" / f"{check_component(experiment, 'experiment')}.json"
 
     def plots_dir(self, experiment: str) -> Path:
-        return self.root / "plots" / experiment
+        return self.root / "plots" / check_component(experiment, "experiment")
 
     def results_dir(self, experiment: str) -> Path:
-        return self.root / "results" / experiment
+        return self.root / "results" / check_component(experiment, "experiment")
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Remove every temporary left in the store by a process that is gone (see files.py)."""
+        return remove_stale_temporaries(self.root, depth=3)
 
     @property
     def catalog_path(self) -> Path:
