@@ -86,7 +86,7 @@ def test_wikipedia_precomputed_rows_checked(tmp_path):
                                         "T_tr": np.ones((2, 2)), "T_te": np.ones((1, 2))})
     src = WikipediaDataset()
     spec = DatasetSpec(name="wikipedia", root=str(root))
-    with pytest.raises(DatasetError, match="I_tr has 3 rows but trainset_txt_img_cat.list lists 2"):
+    with pytest.raises(DatasetError, match=r"I_tr has shape \(3, 4\) but trainset_txt_img_cat.list lists 2 items"):
         src.precomputed(spec, root, "sift_bovw")
     m, info = src.precomputed(spec, root, "lda")
     assert m.shape == (3, 2) and len(info["sha256"]) == 64

@@ -18,7 +18,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from .datasets import DATASETS
-from .datasets.base import UNITS_SCHEMA, resolve_root
+from .datasets.base import UNITS_SCHEMA, check_finite, resolve_root
 from .extractors import EXTRACTORS
 from .granularity import GRANULARITIES
 from .spec.models import DatasetSpec, FeatureSpec
@@ -105,6 +105,9 @@ def featurize(store: Store, dataset_key: str, fspec: FeatureSpec, build: bool = 
                                           prepared.items)
         if len(matrix) != n_items:
             raise ValueError(f"{info['file']}: {len(matrix)} rows for {n_items} items")
+        check_finite(matrix, f"{info['file']}: feature {ext.params.name!r} (variables "
+                     f"{', '.join(info.get('variables', []))})",
+                     prepared.items.column("item_id").to_pylist())
         provenance.update(weights_sha256=info["sha256"], source=info)
         with FeatureSetWriter(path, n_items, matrix.shape[1], str(matrix.dtype)) as w:
             w.write(matrix)
@@ -141,7 +144,13 @@ def featurize(store: Store, dataset_key: str, fspec: FeatureSpec, build: bool = 
     with FeatureSetWriter(path, len(flat), ext.dim, ext.dtype, offsets=offsets) as w:
         for start in tqdm(range(0, len(flat), block), desc=f"featurize {name}", unit="block",
                           disable=None if len(flat) > block else True):
-            w.write(ext.transform(flat[start:start + block]))
+            out = ext.transform(flat[start:start + block])
+            if not np.isfinite(out).all():
+                ids = prepared.items.column("item_id").to_pylist()
+                check_finite(out, f"feature set {name} ({fspec.extractor} on {dataset_key})",
+                             [f"{ids[o]}, unit {start + k}" for k, o in
+                              enumerate(owners[start:start + block])])
+            w.write(out)
         extra = {}
         if hasattr(ext, "oov"):
             extra["oov_rate"] = ext.oov / max(ext.tokens, 1)

@@ -85,6 +85,15 @@ class MissingFiles:
                                "`dataset.partial: true` to load the dataset without it)")
         self.rows.append(Missing(item_id, what, str(path), dropped))
 
+    def text(self, item_id: str, path: Path, what: str = "text") -> str | None:
+        """The UTF-8 content of an item's text file; an undecodable one is an error, or, when
+        partial, recorded in the `missing` table (the item keeps no text) and None."""
+        try:
+            return decode_text(path.read_bytes(), path)
+        except DatasetError as exc:
+            self(item_id, what, path, reason=f"is not UTF-8 text ({str(exc).split('(', 1)[1]}")
+            return None
+
     def image(self, item_id: str, path: Path) -> str | None:
         """``path`` resolved when it is a readable image; otherwise recorded (or an error unless
         partial) and None."""
@@ -172,35 +181,70 @@ def require_file(dataset: str, path: Path, what: str = "") -> Path:
 
 
 def read_lines(dataset: str, path: Path, what: str = "") -> list[str]:
-    """The non-empty lines of a text file (stripped), with a clear error when it is missing."""
+    """The non-empty lines of a text file (stripped), with a clear error when it is missing or
+    not UTF-8."""
     require_file(dataset, path, what)
-    return [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
-            if ln.strip()]
+    return [ln.strip() for ln in decode_text(path.read_bytes(), path).splitlines() if ln.strip()]
 
 
 def load_mat(dataset: str, path: Path, variable: str, what: str = "") -> np.ndarray:
     """One variable of a MATLAB file (v5 via scipy, v7.3 via h5py, transposed back to MATLAB's
     row order), with errors that name the file and the variable."""
     require_file(dataset, path, what)
+    import h5py
+
+    if h5py.is_hdf5(path):  # MATLAB v7.3
+        try:
+            with h5py.File(path, "r") as fh:
+                if variable not in fh:
+                    raise DatasetError(f"{path}: no variable {variable!r} (it has {sorted(fh)})")
+                return np.asarray(fh[variable]).T
+        except (OSError, KeyError, TypeError) as exc:
+            raise DatasetError(f"{path}: cannot read variable {variable!r} ({exc}); is the file "
+                               "truncated?") from None
+    from scipy.io import loadmat, whosmat
+
     try:
-        from scipy.io import loadmat
-
-        mat = loadmat(path, variable_names=[variable])
-        if variable not in mat:
-            from scipy.io import whosmat
-
-            have = [n for n, *_ in whosmat(path)]
+        have = [n for n, *_ in whosmat(path)]
+        if variable not in have:
             raise DatasetError(f"{path}: no variable {variable!r} (it has {have})")
-        return np.asarray(mat[variable])
-    except (NotImplementedError, ValueError) as exc:  # MATLAB v7.3 = HDF5
-        import h5py
+        return np.asarray(loadmat(path, variable_names=[variable])[variable])
+    except DatasetError:
+        raise
+    except (NotImplementedError, ValueError, OSError, TypeError, EOFError) as exc:
+        raise DatasetError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc}); is "
+                           "it truncated?") from None
 
-        if not h5py.is_hdf5(path):
-            raise DatasetError(f"{path}: not a MATLAB file ({exc})") from None
-        with h5py.File(path, "r") as fh:
-            if variable not in fh:
-                raise DatasetError(f"{path}: no variable {variable!r} (it has {list(fh)})") from None
-            return np.asarray(fh[variable]).T
+
+def stack_rows(path: Path, variables: list[str], parts: list[np.ndarray]) -> np.ndarray:
+    """Matrices of one view stored per split, stacked as rows (items), with an error naming the
+    file, the variables and their shapes when they do not line up."""
+    shapes = [p.shape for p in parts]
+    if any(len(s) != 2 for s in shapes) or len({s[1] for s in shapes}) != 1:
+        shown = ", ".join(f"{v} {s}" for v, s in zip(variables, shapes))
+        raise DatasetError(f"{path}: {shown}: the parts of one view must be 2-D with the same "
+                           "number of columns (items as rows); is one stored items-as-columns?")
+    return np.concatenate(parts)
+
+
+def check_finite(matrix: np.ndarray, where: str, row_names: list[str] | None = None) -> None:
+    """A DatasetError naming ``where`` and the first rows with NaN or infinite values."""
+    bad = np.flatnonzero(~np.isfinite(matrix).reshape(len(matrix), -1).all(axis=1))
+    if len(bad):
+        first = ", ".join(f"row {r}" + (f" (item {row_names[r]})" if row_names else "")
+                          for r in bad[:3])
+        raise DatasetError(f"{where}: {len(bad)} row(s) hold NaN or infinite values: {first}"
+                           f"{', ...' if len(bad) > 3 else ''}")
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    """UTF-8 text, or a DatasetError naming the file and the first undecodable byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DatasetError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                           f"{exc.start}, line {line})") from None
 
 
 def resolve_root(spec: DatasetSpec) -> Path:

@@ -87,8 +87,8 @@ class MirFlickr25k(DatasetSource):
                 missing(str(n), "tags", path)
                 tags[n] = []
                 continue
-            tags[n] = [t.strip() for t in path.read_text(encoding="utf-8", errors="replace")
-                       .splitlines() if t.strip()]
+            raw = missing.text(str(n), path, "tags")
+            tags[n] = [t.strip() for t in (raw or "").splitlines() if t.strip()]
         vocab = None
         if p["recipe"] == "dcmh":
             counts: dict[str, int] = {}

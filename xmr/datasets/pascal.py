@@ -25,7 +25,7 @@ import numpy as np
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file, stable_hash
 from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
-                   MissingFiles, Unit, check_params, load_mat, read_json_file)
+                   MissingFiles, Unit, check_params, decode_text, load_mat, read_json_file, stack_rows)
 
 CATEGORIES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
@@ -108,7 +108,7 @@ class PascalSentence(DatasetSource):
         out = []
         for cat_dir in sorted(p for p in (root / "sentence").iterdir() if p.is_dir()):
             for txt in sorted(cat_dir.glob("*.txt")):
-                lines = txt.read_text(encoding="utf-8", errors="replace").splitlines()
+                lines = decode_text(txt.read_bytes(), txt).splitlines()
                 images = sorted((root / "dataset" / cat_dir.name).glob(f"{txt.stem}.*"))
                 name = images[0].name if images else f"{txt.stem}.jpg"
                 out.append((name, cat_dir.name, lines, txt))
@@ -144,7 +144,7 @@ class PascalSentence(DatasetSource):
                                    "missing from this copy of the DSCMR release")
             parts.append(load_mat(self.name, path, f"{split}_{part}"))
             shas[path.name] = sha256_file(path)
-        matrix = np.concatenate(parts).astype(np.float32)
+        matrix = stack_rows(root / DSCMR_DIR, [f"train_{part}", f"test_{part}"], parts).astype(np.float32)
         return matrix, {"file": str((root / DSCMR_DIR).resolve()), "sha256": stable_hash(shas, 64),
                         "files": shas,
                         "variables": [f"train_{part}", f"test_{part}"]}

@@ -16,7 +16,7 @@ import numpy as np
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
 from .base import (DATASETS, DatasetError, DatasetSource, Item, LoadedDataset, MissingFiles, Unit,
-                   check_params)
+                   check_params, decode_text, load_mat, read_lines, stack_rows)
 
 _TEXT_RE = re.compile(r"<text>(.*?)</text>", re.S)
 _SENT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -40,7 +40,7 @@ class WikipediaDataset(DatasetSource):
             path = root / fname
             if not path.is_file():
                 raise DatasetError(f"wikipedia: missing {path} (official list file)")
-            for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            for lineno, line in enumerate(decode_text(path.read_bytes(), path).splitlines(), 1):
                 if not line.strip():
                     continue
                 parts = line.split("\t")
@@ -56,7 +56,7 @@ class WikipediaDataset(DatasetSource):
         cats_path = root / "categories.list"
         if not cats_path.is_file():
             raise DatasetError(f"wikipedia: missing {cats_path}")
-        categories = [c.strip() for c in cats_path.read_text().splitlines() if c.strip()]
+        categories = read_lines(self.name, cats_path, "category names")
         rows = self._read_lists(root)
         texts_dir, images_dir = root / "texts", root / "images"
         missing = MissingFiles(self.name, spec.partial)
@@ -67,14 +67,15 @@ class WikipediaDataset(DatasetSource):
                                    f"1..{len(categories)} ({cats_path})")
             text, units = None, []
             xml = texts_dir / f"{text_id}.xml"
-            if xml.is_file():
-                m = _TEXT_RE.search(xml.read_text(encoding="utf-8", errors="replace"))
+            raw = missing.text(text_id, xml) if xml.is_file() else None
+            if raw is not None:
+                m = _TEXT_RE.search(raw)
                 if not m or not m.group(1).strip():
                     missing(text_id, "text", xml, reason="has no <text> content")
                 else:
                     text = " ".join(m.group(1).split())
                     units = [Unit("sentence", text=s) for s in split_sentences(text)]
-            elif texts_dir.is_dir():
+            elif texts_dir.is_dir() and not xml.is_file():
                 missing(text_id, "text", xml)
             image = None
             if images_dir.is_dir():
@@ -92,21 +93,17 @@ class WikipediaDataset(DatasetSource):
         if name not in self.FEATURES:
             raise DatasetError(f"wikipedia ships precomputed features {sorted(self.FEATURES)}, "
                                f"not {name!r}")
-        from scipy.io import loadmat
-
         path = root / "raw_features.mat"
         if not path.is_file():
             raise DatasetError(f"wikipedia: missing {path} (needed for feature {name!r})")
-        mat = loadmat(path)
         parts = []
         splits = [r[3] for r in self._read_lists(root)]
         n_rows = {s: splits.count(s) for s in ("train", "test")}
         for key, split in zip(self.FEATURES[name], ("train", "test")):
-            if key not in mat:
-                raise DatasetError(f"{path}: no variable {key!r}")
-            if mat[key].shape[0] != n_rows[split]:
-                raise DatasetError(f"{path}: {key} has {mat[key].shape[0]} rows but "
-                                   f"{self.LISTS[split]} lists {n_rows[split]} items")
-            parts.append(np.asarray(mat[key], dtype=np.float64))
-        return np.concatenate(parts), {"file": str(path.resolve()), "sha256": sha256_file(path),
+            part = load_mat(self.name, path, key, f"feature {name!r}")
+            if part.ndim != 2 or part.shape[0] != n_rows[split]:
+                raise DatasetError(f"{path}: {key} has shape {part.shape} but "
+                                   f"{self.LISTS[split]} lists {n_rows[split]} items (one per row)")
+            parts.append(np.asarray(part, dtype=np.float64))
+        return stack_rows(path, list(self.FEATURES[name]), parts), {"file": str(path.resolve()), "sha256": sha256_file(path),
                                        "variables": list(self.FEATURES[name])}

@@ -25,11 +25,26 @@ from pydantic import Field
 from ..spec.models import DatasetSpec
 from ..store.files import sha256_file
 from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
-                   MissingFiles, Unit, check_params, image_problem, load_mat)
+                   MissingFiles, Unit, check_params, image_problem, load_mat, stack_rows)
 from .wikipedia import split_sentences
 
 DEFAULT_VARIABLES = {"image": ["I_tr_CNN", "I_te_CNN"], "text": ["T_tr_BOW", "T_te_BOW"],
                      "labels": ["trImgCat", "teImgCat"]}
+
+
+def category_vector(path: Path, var: str, labels: np.ndarray) -> np.ndarray:
+    """1-based categories from a vector, or from a one-hot matrix (items as rows); anything else
+    is an error naming the file, the variable and its shape."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and min(labels.shape) > 1:
+        if set(np.unique(labels).tolist()) <= {0, 1} and np.all(labels.sum(1) == 1):
+            return labels.argmax(1) + 1  # one-hot rows
+        raise DatasetError(f"{path}: {var} is a {labels.shape[0]} x {labels.shape[1]} matrix but "
+                           "not one-hot (a row with no or several labels: multi-label data is "
+                           "not supported by the xmedia features layout)")
+    if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
+        raise DatasetError(f"{path}: {var} (shape {labels.shape}) holds non-integer categories")
+    return labels.ravel().astype(int)
 
 
 @DATASETS.register("xmedia")
@@ -37,6 +52,7 @@ class XMedia(DatasetSource):
     """XMedia / XMediaNet image + text parts: raw folders or the released feature file."""
 
     name = "xmedia"
+
     class Params(DatasetParams):
         layout: Literal["auto", "raw", "features"] = "auto"
         features_file: str = Field("XMediaFeatures.mat", min_length=1)
@@ -72,7 +88,10 @@ class XMedia(DatasetSource):
                 missing(extra.stem, "pair", extra, dropped=True)
             for image, text_path in zip(images, texts):
                 item_id = f"{cat}/{image.stem}"
-                text = " ".join(text_path.read_text(encoding="utf-8", errors="replace").split())
+                raw = strict.text(item_id, text_path)
+                if raw is None:
+                    continue
+                text = " ".join(raw.split())
                 if not text:
                     strict(item_id, "text", text_path, dropped=True, reason="is empty")
                     continue
@@ -89,7 +108,7 @@ class XMedia(DatasetSource):
         path = root / p["features_file"]
         items = []
         for split, var in zip(("train", "test"), p["variables"]["labels"]):
-            labels = load_mat(self.name, path, var, "XMedia features").ravel().astype(int)
+            labels = category_vector(path, var, load_mat(self.name, path, var, "XMedia features"))
             for r, lab in enumerate(labels):
                 if lab < 1:
                     raise DatasetError(f"{path}: {var} row {r}: category {lab} is not 1-based")
@@ -107,5 +126,5 @@ class XMedia(DatasetSource):
                                f"layout), not {name!r}")
         path = root / p["features_file"]
         parts = [load_mat(self.name, path, v).astype(np.float32) for v in p["variables"][name]]
-        return np.concatenate(parts), {"file": str(path.resolve()), "sha256": sha256_file(path),
+        return stack_rows(path, p["variables"][name], parts), {"file": str(path.resolve()), "sha256": sha256_file(path),
                                        "variables": p["variables"][name]}
