@@ -389,6 +389,10 @@ class CCAPhase(Strict):
     type: Literal["cca"]
     name: str = "cca"
     max_iter: int = Field(500, ge=1, le=1_000_000)
+    rank_rtol: float | None = Field(
+        None, ge=0, lt=1, description="directions of a view whose singular value is below this "
+        "fraction of the largest are dropped before CCA (rank detection); default max(n, d) * "
+        "eps(float32); 0 keeps every direction")
     pca: int | None = Field(None, ge=1, le=65536, description="reduce each view to this many principal "
                             "components (fitted on train) before CCA; guards against n < d")
 
