@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from ..registry import Registry
 from ..spec.load import params_errors
@@ -103,17 +103,11 @@ class MissingFiles:
         return str(path.resolve())
 
 
-SEED_MAX = 2**32 - 1
-
-
 class DatasetParams(BaseModel):
     """A dataset's own `dataset.params`: unknown keys and non-finite numbers are errors. Each
     dataset subclasses it; `xmr validate` checks a spec's params against it before any run."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-Seed = Field(0, ge=0, le=SEED_MAX, description="random seed (0 ... 2**32 - 1)")
 
 
 class DatasetSource:

@@ -21,10 +21,10 @@ import numpy as np
 
 from pydantic import Field
 
-from ..spec.models import DatasetSpec
+from ..spec.models import DatasetSpec, Seed
 from ..store.files import sha256_file
 from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
-                   MissingFiles, Seed, Unit, check_params, read_json_file, read_lines,
+                   MissingFiles, Unit, check_params, read_json_file, read_lines,
                    require_file)
 
 
@@ -76,7 +76,7 @@ class MSCOCO(DatasetSource):
         parts: list[str] = Field(default_factory=lambda: ["train2014", "val2014"], min_length=1,
                                  description="annotation parts; the first is train, the rest test")
         n_items: int | None = Field(None, ge=1, description="a seeded subset of this many items")
-        seed: int = Seed
+        seed: Seed = 0
         require_labels: bool = Field(True, description="drop images without instances")
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:

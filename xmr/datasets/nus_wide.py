@@ -35,10 +35,10 @@ import numpy as np
 
 from pydantic import Field
 
-from ..spec.models import DatasetSpec
+from ..spec.models import DatasetSpec, Seed
 from ..store.files import sha256_file
 from .base import (DATASETS, DatasetError, DatasetParams, DatasetSource, Item, LoadedDataset,
-                   MissingFiles, Seed, Unit, check_params, read_lines, require_file)
+                   MissingFiles, Unit, check_params, read_lines, require_file)
 
 LOW_LEVEL = {"ch": ("Normalized_CH.dat", 64), "corr": ("Normalized_CORR.dat", 144),
              "edh": ("Normalized_EDH.dat", 73), "wt": ("Normalized_WT.dat", 128),
@@ -77,7 +77,7 @@ class NusWide(DatasetSource):
         concepts: list[str] = Field(default_factory=lambda: list(MGMM_CONCEPTS), min_length=1,
                                     description="nus5k_mgmm: the concepts used")
         top_concepts: int = Field(21, ge=1, le=81, description="nus21: most frequent concepts")
-        seed: int = Seed
+        seed: Seed = 0
 
     def _image_list(self, root: Path) -> list[str]:
         lines = read_lines(self.name, root / "ImageList" / "Imagelist.txt", "image list")

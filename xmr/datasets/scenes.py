@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw
 
 from pydantic import Field
 
-from ..spec.models import DatasetSpec
-from .base import (DATASETS, DatasetParams, DatasetSource, Item, LoadedDataset, Seed, Unit,
+from ..spec.models import DatasetSpec, Seed
+from .base import (DATASETS, DatasetParams, DatasetSource, Item, LoadedDataset, Unit,
                    check_params)
 
 SHAPES = ["circle", "square", "triangle", "star", "hexagon", "cross", "diamond", "crescent"]
@@ -218,7 +218,7 @@ class ScenesDataset(DatasetSource):
     class Params(DatasetParams):
         n_items: int = Field(1500, ge=1, le=1_000_000, description="scenes to generate")
         image_size: int = Field(128, ge=16, le=4096, description="image side in pixels")
-        seed: int = Seed
+        seed: Seed = 0
         omit_p: float = Field(0.2, ge=0, le=1, description="chance that a document leaves out "
                               "an object")
 

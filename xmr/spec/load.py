@@ -203,7 +203,7 @@ def data_path(data: Any, loc: tuple) -> str:
         elif isinstance(node, Mapping):
             if p in (node.get("type"), node.get("name")) and not last:
                 continue  # the discriminator tag of a union member
-            if not last and _looks_like_type(p):
+            if _looks_like_type(p):
                 continue  # the member name of a plain union (`str | ProtocolSpec`)
             node = None
         elif node is not None:
@@ -225,6 +225,12 @@ def format_validation_error(source: str, exc: ValidationError, data: Any = None)
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (remove it or check its spelling)"
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            ctx = err.get("ctx", {})
+            key = str(ctx.get("discriminator", "type")).strip("'")
+            loc = f"{loc}.{key}" if loc != "<root>" else key
+            msg = (f"unknown {key} {ctx['tag']!r}; choose one of: {ctx.get('expected_tags')}"
+                   if err["type"] == "union_tag_invalid" else f"missing `{key}`")
         value = err.get("input")
         shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
         if len(shown) > 80:

@@ -269,6 +269,10 @@ class ArchitectureSpec(Strict):
 # losses
 
 
+class NoParams(Strict):
+    """A loss without parameters (any key is an error)."""
+
+
 class TripletParams(Strict):
     margin: float = Field(0.2, ge=0)
     distance: Literal["cosine", "squared_euclidean"] = "cosine"
@@ -303,7 +307,7 @@ class QuantizationLoss(Strict):
 
     name: Literal["quantization"]
     weight: float = Field(1.0, ge=0)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: NoParams = NoParams()
 
 
 class PairCEParams(Strict):
