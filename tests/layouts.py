@@ -214,3 +214,32 @@ def mscoco(root: Path) -> Path:
         for i, im in enumerate(images):
             image(root / part / im["file_name"], 600 + 10 * p + i)
     return root
+
+
+WIKI_WORDS = {0: "paint canvas museum colour portrait sculpture gallery", 1: "cell gene species "
+              "protein organism evolution enzyme", 2: "battle army empire treaty king war siege"}
+
+
+def wikipedia(root: Path, n_train: int = 30, n_test: int = 15, seed: int = 0) -> Path:
+    """The SVCL layout with three categories, article XML files and a `raw_features.mat` whose
+    SIFT-like histograms and LDA-like topic rows (each summing to 1) depend on the category."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    (root / "categories.list").write_text("art\nbiology\nwarfare\n")
+    (root / "texts").mkdir()
+    feats = {}
+    for split, n, tag in (("trainset", n_train, "tr"), ("testset", n_test, "te")):
+        cats = np.arange(n) % 3
+        rows = [f"{split}{i:03d}\timg{split}{i:03d}\t{c + 1}" for i, c in enumerate(cats)]
+        (root / f"{split}_txt_img_cat.list").write_text("\n".join(rows) + "\n")
+        for i, c in enumerate(cats):
+            words = rng.choice(WIKI_WORDS[c].split(), size=12)
+            text = f"{' '.join(words[:6]).capitalize()}. {' '.join(words[6:]).capitalize()}."
+            (root / "texts" / f"{split}{i:03d}.xml").write_text(
+                f'<document id="{split}{i:03d}"><text>{text}</text></document>', encoding="utf-8")
+        image = rng.gamma(1.0, size=(n, 15)) + 2.0 * np.eye(3)[cats].repeat(5, axis=1)
+        topics = rng.gamma(0.5, size=(n, 5)) + 3.0 * np.eye(5)[cats]
+        feats[f"I_{tag}"] = image / image.sum(1, keepdims=True)
+        feats[f"T_{tag}"] = topics / topics.sum(1, keepdims=True)
+    savemat(root / "raw_features.mat", feats)
+    return root

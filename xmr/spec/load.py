@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .models import ExperimentSpec
+from .models import SAFE_NAME, ExperimentSpec
 
 MAX_YAML_VALUES = 100_000
 
@@ -231,6 +231,11 @@ def format_validation_error(source: str, exc: ValidationError, data: Any = None)
             loc = f"{loc}.{key}" if loc != "<root>" else key
             msg = (f"unknown {key} {ctx['tag']!r}; choose one of: {ctx.get('expected_tags')}"
                    if err["type"] == "union_tag_invalid" else f"missing `{key}`")
+            lines.append(f"  {loc}: {msg}")
+            continue
+        elif err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == SAFE_NAME:
+            msg = ("not a safe name: letters, digits, '_', '.' and '-', starting with a letter, "
+                   "digit or '_', at most 128 characters (it becomes a folder name)")
         value = err.get("input")
         shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
         if len(shown) > 80:
