@@ -1,12 +1,42 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("XMR_DATA", ROOT.parent / "shared" / "data"))
+
+
+def run_dvc(cwd: Path, *args: str) -> str:
+    """`dvc ARGS` in ``cwd`` with the test environment's executables; fails the test on error."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    res = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout + res.stderr
+
+
+def dvc_project(proj: Path, params: dict) -> Path:
+    """A scratch copy of the pipeline (code, specs, dvc.yaml) with ``params``, under git and DVC."""
+    import yaml
+
+    proj.mkdir()
+    for name in ("dvc.yaml", ".dvcignore", "specs", "stages", "xmr"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / name)
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (proj / "store").mkdir()
+    (proj / "store" / ".gitignore").write_text("*\n!.gitignore\n")
+    subprocess.run(["git", "init", "-q"], cwd=proj, check=True)
+    run_dvc(proj, "init", "-q")
+    run_dvc(proj, "config", "core.analytics", "false")
+    return proj
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,6 @@
 """End to end: `xmr run`, the Wikipedia baseline, and the DVC pipeline in a scratch copy."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import dvc_project, run_dvc
 from xmr.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,48 +55,29 @@ def test_wikipedia_deep_beats_020(wikipedia_root, tmp_path):
     assert m["tasks"]["i2t"]["map"] > 0.20 and m["tasks"]["t2i"]["map"] > 0.20, m["tasks"]
 
 
-def _dvc(cwd, *args):
-    env = dict(os.environ, DVC_NO_ANALYTICS="1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    res = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, env=env,
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res.stdout + res.stderr
-
-
 @pytest.mark.slow
 def test_dvc_pipeline_repro_and_experiments(tmp_path):
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", "specs", "stages", "xmr"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / name)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["datasets"] = {"scenes": params["datasets"]["scenes"]}
     params["datasets"]["scenes"]["spec"]["params"] = {"n_items": 60, "image_size": 48, "seed": 0}
     params["experiments"] = {k: v for k, v in params["experiments"].items() if k.startswith("scenes")}
     params["experiments"]["scenes_deep"]["set"]["training"]["phases"]["0"]["epochs"] = 2
     params["experiments"]["scenes_cca"]["set"] = {"training": {"phases": {"0": {"pca": 16}}}}
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (proj / "store").mkdir()
-    (proj / "store" / ".gitignore").write_text("*\n!.gitignore\n")
+    proj = dvc_project(tmp_path / "proj", params)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q"], cwd=proj, check=True)
-    _dvc(proj, "init", "-q")
-    _dvc(proj, "config", "core.analytics", "false")
-    out = _dvc(proj, "repro")
+    out = run_dvc(proj, "repro")
     for stage in ("prepare@scenes", "featurize@scenes", "train@scenes_cca", "train@scenes_deep",
                   "evaluate@scenes_cca", "evaluate@scenes_deep"):
         assert f"Running stage '{stage}'" in out
-    assert "Running stage" not in _dvc(proj, "repro")
+    assert "Running stage" not in run_dvc(proj, "repro")
     subprocess.run([*git, "add", "-A"], cwd=proj, check=True)
     subprocess.run([*git, "commit", "-qm", "base"], cwd=proj, check=True)
     # one experiment's knob re-runs that experiment's stages only
-    out = _dvc(proj, "exp", "run", "-S", "experiments.scenes_deep.set.losses.0.params.margin=0.1")
+    out = run_dvc(proj, "exp", "run", "-S", "experiments.scenes_deep.set.losses.0.params.margin=0.1")
     assert "Running stage 'train@scenes_deep'" in out
     assert "Running stage 'train@scenes_cca'" not in out
     assert "Running stage 'featurize@scenes'" not in out
-    show = _dvc(proj, "exp", "show", "--csv")
+    show = run_dvc(proj, "exp", "show", "--csv")
     header = show.splitlines()[0]
     assert "store/metrics/scenes_deep.json:tasks.i2t.map" in header
     assert "store/metrics/scenes_deep.json:tasks.t2i.map" in header

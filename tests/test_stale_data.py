@@ -4,16 +4,13 @@ in `xmr run` and in `dvc repro`; the catalog follows what is on disk."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from scipy.io import loadmat, savemat
 
+from conftest import dvc_project, run_dvc
 from layouts import wikipedia
 from xmr.cli import main
 from xmr.featurize import featurize
@@ -105,23 +102,9 @@ def test_catalog_forgets_removed_outputs(tmp_path):
     assert "results" not in [r[0] for r in query(Store(store), "SHOW TABLES")[1]]
 
 
-def _dvc(cwd, *args):
-    env = {"DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-           "HOME": str(cwd)}
-    res = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, env=env,
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res.stdout + res.stderr
-
-
 @pytest.mark.slow
 def test_dvc_repro_reruns_what_a_changed_data_file_feeds(tmp_path):
     root = wikipedia(tmp_path / "wiki")
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", "specs", "stages", "xmr"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / name)
     params = {
         "datasets": {"wiki": {
             "data": str(root),
@@ -131,16 +114,12 @@ def test_dvc_repro_reruns_what_a_changed_data_file_feeds(tmp_path):
         "experiments": {"wiki_cca": {"spec": "specs/wikipedia/cca.yaml", "dataset": "wiki", "set": {
             "architecture": {"image": {"out": 2}, "text": {"out": 2}}}}},
     }
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (proj / "store").mkdir()
-    subprocess.run(["git", "init", "-q"], cwd=proj, check=True)
-    _dvc(proj, "init", "-q")
-    _dvc(proj, "config", "core.analytics", "false")
-    _dvc(proj, "repro")
+    proj = dvc_project(tmp_path / "proj", params)
+    run_dvc(proj, "repro")
     before = json.loads((proj / "store/metrics/wiki_cca.json").read_text())["tasks"]
-    assert "Running stage" not in _dvc(proj, "repro")
+    assert "Running stage" not in run_dvc(proj, "repro")
     _shuffle_test_images(root)
-    out = _dvc(proj, "repro")
+    out = run_dvc(proj, "repro")
     for stage in ("prepare@wiki", "featurize@wiki", "train@wiki_cca", "evaluate@wiki_cca"):
         assert f"Running stage '{stage}'" in out, out
     after = json.loads((proj / "store/metrics/wiki_cca.json").read_text())["tasks"]

@@ -22,7 +22,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
 from ..registry import Registry
-from ..spec.load import params_errors
+from ..spec.load import decode_utf8, params_errors
 from ..spec.models import DatasetSpec, SplitSpec
 from ..store.files import atomic_dir, sha256_file, write_json, write_table
 from ..store.fingerprint import HashCache, fingerprint_tree
@@ -233,12 +233,7 @@ def check_finite(matrix: np.ndarray, where: str, row_names: list[str] | None = N
 
 def decode_text(data: bytes, path: Path) -> str:
     """UTF-8 text, or a DatasetError naming the file and the first undecodable byte."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise DatasetError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
-                           f"{exc.start}, line {line})") from None
+    return decode_utf8(data, path, DatasetError)
 
 
 def resolve_root(spec: DatasetSpec) -> Path:

@@ -87,18 +87,22 @@ def load_yaml(text: str, source: str) -> Any:
         loader.dispose()
 
 
+def decode_utf8(data: bytes, path: str | Path, error: type[Exception] = SpecError) -> str:
+    """UTF-8 text, or ``error`` naming the file and the first undecodable byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise error(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                    f"{exc.start}, line {line})") from None
+
+
 def read_text(path: str | Path, what: str = "file") -> str:
     """A UTF-8 text file; a missing or undecodable one is a SpecError naming it."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such {what}")
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise SpecError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
-                        f"{exc.start}, line {line})") from None
+    return decode_utf8(path.read_bytes(), path)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
