@@ -131,6 +131,16 @@ def test_specific_invalid_specs(tmp_path, capsys, sets, field):
     assert str(tmp_path / "spec.yaml") in err and f"{field}:" in err, err
 
 
+@pytest.mark.parametrize("spec,sets,field", [
+    ("wikipedia/cca.yaml", ["features.image.params.name=sift"], "features.image.params.name"),
+    ("scenes/cca.yaml", ["architecture.text.type=mlp"], "training.phases.0"),
+    ("scenes/cca.yaml", ["architecture.text.out=3"], "training.phases.0"),
+])
+def test_checks_a_run_would_make(tmp_path, capsys, spec, sets, field):
+    err = _validate(tmp_path, capsys, (ROOT / "specs" / spec).read_text(), *sets)
+    assert str(tmp_path / "spec.yaml") in err and f"{field}:" in err, err
+
+
 def test_yaml_errors_name_the_file(tmp_path, capsys):
     laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"

@@ -80,7 +80,7 @@ def params_dataset(params: dict, key: str) -> tuple[DatasetSpec, list[FeatureSpe
         except ValueError as exc:
             problems.append(str(exc))
         problems += [p.replace("features.", f"{where}.features.", 1)
-                     for p in feature_problems(str(i), feat)]
+                     for p in feature_problems(str(i), feat, ds.name)]
         feats.append(feat)
     if not problems and section.get("data") is not None:
         ds = _check_data(ds, str(section["data"]), where, problems)

@@ -115,6 +115,7 @@ class DatasetSource:
 
     name: ClassVar[str]
     Params: ClassVar[type[DatasetParams]] = DatasetParams
+    PRECOMPUTED: ClassVar[tuple[str, ...]] = ()  # names `precomputed` features may ask for
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         """Read or generate the dataset. ``workdir`` is the store folder for raw blobs."""

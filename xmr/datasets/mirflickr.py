@@ -45,6 +45,8 @@ class MirFlickr25k(DatasetSource):
     """MIRFLICKR-25K: the official release (images, tags, annotations) or the DCMH .mat files."""
 
     name = "mirflickr25k"
+    PRECOMPUTED = ("yall",)
+
     class Params(DatasetParams):
         layout: Literal["auto", "official", "dcmh"] = "auto"
         recipe: Literal["dcmh", "all"] = Field("dcmh", description="official layout: which pairs")

@@ -70,6 +70,8 @@ class NusWide(DatasetSource):
     """NUS-WIDE, official distribution, with the papers' subset recipes."""
 
     name = "nus_wide"
+    PRECOMPUTED = ("tags1k", *LOW_LEVEL)
+
     class Params(DatasetParams):
         recipe: Literal[RECIPES] = "nus10k"
         per_class: int = Field(1000, ge=1, description="nus10k: items per concept")

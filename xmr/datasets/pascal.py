@@ -52,6 +52,8 @@ class PascalSentence(DatasetSource):
     """Pascal Sentence: official folders, the captions JSON, or the DSCMR feature release."""
 
     name = "pascal_sentence"
+    PRECOMPUTED = tuple(DSCMR_FEATURES)
+
     class Params(DatasetParams):
         layout: Literal["auto", "official", "json", "dscmr"] = "auto"
 

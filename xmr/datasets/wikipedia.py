@@ -33,6 +33,7 @@ class WikipediaDataset(DatasetSource):
     name = "wikipedia"
     LISTS = {"train": "trainset_txt_img_cat.list", "test": "testset_txt_img_cat.list"}
     FEATURES = {"sift_bovw": ("I_tr", "I_te"), "lda": ("T_tr", "T_te")}
+    PRECOMPUTED = tuple(FEATURES)
 
     def _read_lists(self, root: Path) -> list[tuple[str, str, int, str]]:
         rows = []
@@ -105,5 +106,6 @@ class WikipediaDataset(DatasetSource):
                 raise DatasetError(f"{path}: {key} has shape {part.shape} but "
                                    f"{self.LISTS[split]} lists {n_rows[split]} items (one per row)")
             parts.append(np.asarray(part, dtype=np.float64))
-        return stack_rows(path, list(self.FEATURES[name]), parts), {"file": str(path.resolve()), "sha256": sha256_file(path),
-                                       "variables": list(self.FEATURES[name])}
+        matrix = stack_rows(path, list(self.FEATURES[name]), parts)
+        return matrix, {"file": str(path.resolve()), "sha256": sha256_file(path),
+                        "variables": list(self.FEATURES[name])}

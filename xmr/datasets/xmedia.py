@@ -52,6 +52,7 @@ class XMedia(DatasetSource):
     """XMedia / XMediaNet image + text parts: raw folders or the released feature file."""
 
     name = "xmedia"
+    PRECOMPUTED = ("image", "text")
 
     class Params(DatasetParams):
         layout: Literal["auto", "raw", "features"] = "auto"

@@ -9,6 +9,7 @@ anchors and aliases expand past `MAX_YAML_VALUES` values is refused before it is
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -222,11 +223,12 @@ def _looks_like_type(p: Any) -> bool:
 
 
 def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> str:
+    """One line per error: the field path as written, what is wrong, and the value given."""
     lines = [f"{source}: {exc.error_count()} error(s) in the spec"]
     for err in exc.errors(include_url=False):
         loc = data_path(data, err["loc"]) if data is not None else (
             ".".join(str(p) for p in err["loc"]) or "<root>")
-        msg = err["msg"]
+        msg, value = err["msg"], err.get("input")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (remove it or check its spelling)"
         elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
@@ -235,17 +237,24 @@ def format_validation_error(source: str, exc: ValidationError, data: Any = None)
             loc = f"{loc}.{key}" if loc != "<root>" else key
             msg = (f"unknown {key} {ctx['tag']!r}; choose one of: {ctx.get('expected_tags')}"
                    if err["type"] == "union_tag_invalid" else f"missing `{key}`")
-            lines.append(f"  {loc}: {msg}")
-            continue
+            value = None
         elif err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == SAFE_NAME:
             msg = ("not a safe name: letters, digits, '_', '.' and '-', starting with a letter, "
                    "digit or '_', at most 128 characters (it becomes a folder name)")
-        value = err.get("input")
-        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        lines.append(f"  {loc}: {msg} (got {shown})")
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+            if _LOCATED.match(msg):  # a model-level check that names its own field path
+                loc, msg = (f"{loc}." if loc != "<root>" else "") + msg.split(": ", 1)[0], \
+                    msg.split(": ", 1)[1]
+        if isinstance(value, (dict, list)) or value is None:
+            lines.append(f"  {loc}: {msg}")
+            continue
+        shown = repr(value)
+        lines.append(f"  {loc}: {msg} (got {shown[:77] + '...' if len(shown) > 80 else shown})")
     return "\n".join(lines)
+
+
+_LOCATED = re.compile(r"^[A-Za-z_][\w]*(\.[\w]+)*: ")
 
 
 def validate_spec(data: Mapping[str, Any], source: str = "<spec>") -> ExperimentSpec:
@@ -298,8 +307,10 @@ def dataset_problems(dataset) -> list[str]:
     return params_errors(DATASETS.get(dataset.name).Params, dataset.params, "dataset.params")
 
 
-def feature_problems(key: str, feat) -> list[str]:
-    """What is wrong with one feature set: the extractor, its params, modality and granularity."""
+def feature_problems(key: str, feat, dataset: str | None = None) -> list[str]:
+    """What is wrong with one feature set: the extractor, its params, modality and granularity,
+    and for `precomputed` sets, whether ``dataset`` ships the named matrix."""
+    from ..datasets import DATASETS
     from ..extractors import EXTRACTORS
 
     where = f"features.{key}"
@@ -313,6 +324,12 @@ def feature_problems(key: str, feat) -> list[str]:
                    f"feature's modality is {feat.modality}")
     if feat.extractor == "precomputed" and feat.granularity.type != "whole":
         out.append(f"{where}.granularity: precomputed features are whole-item only")
+    if feat.extractor == "precomputed" and not out and dataset in DATASETS:
+        ships = DATASETS.get(dataset).PRECOMPUTED
+        if feat.params.get("name") not in ships:
+            out.append(f"{where}.params.name: dataset {dataset!r} ships "
+                       f"{', '.join(map(repr, ships)) or 'no precomputed features'}, not "
+                       f"{feat.params.get('name')!r}")
     return out
 
 
@@ -325,7 +342,7 @@ def _check_registered_names(spec: ExperimentSpec, source: str) -> None:
 
     problems = [f"  {p}" for p in dataset_problems(spec.dataset)]
     for key, feat in spec.features.items():
-        problems += [f"  {p}" for p in feature_problems(key, feat)]
+        problems += [f"  {p}" for p in feature_problems(key, feat, spec.dataset.name)]
     proto = spec.evaluation.protocol
     if isinstance(proto, str) and proto not in PROTOCOLS:
         problems.append(f"  evaluation.protocol: unknown protocol {proto!r}; "

@@ -587,4 +587,24 @@ class ExperimentSpec(Strict):
                                      "need grid, selective_search, sentences or tags")
                 if role == "coarse" and feat.granularity.type != "whole":
                     raise ValueError(f"{where}: {name!r} is fine-grained; coarse needs whole items")
+        self._check_phases()
         return self
+
+    def _check_phases(self) -> None:
+        """Phases that fill particular branches: cca two linear branches of one size over
+        whole-item features."""
+        arch = self.architecture
+        for i, phase in enumerate(self.training.phases):
+            if phase.type != "cca":
+                continue
+            for m in ("image", "text"):
+                branch = getattr(arch, m)
+                if branch.type != "linear":
+                    raise ValueError(f"training.phases.{i}: phase cca fills linear branches; "
+                                     f"architecture.{m} is {branch.type}")
+                if self.features[branch.input].granularity.type != "whole":
+                    raise ValueError(f"training.phases.{i}: phase cca needs whole-item features; "
+                                     f"architecture.{m}.input is fine-grained")
+            if arch.image.out != arch.text.out:
+                raise ValueError(f"training.phases.{i}: phase cca needs architecture.image.out == "
+                                 f"architecture.text.out (the component count)")
