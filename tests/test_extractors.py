@@ -249,6 +249,7 @@ def test_xmr_featurize_from_params(tmp_path, monkeypatch, capsys):
 
     root = layouts.pascal_official(tmp_path / "pascal")
     params = {"datasets": {"pascal": {
+        "data": str(root),
         "spec": {"name": "pascal_sentence", "root": str(root),
                  "split": {"recipe": "counts", "n_train": 4, "n_val": 1, "n_test": 1}},
         "features": [

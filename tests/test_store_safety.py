@@ -66,6 +66,14 @@ def test_params_dataset_is_checked_like_a_spec():
     with pytest.raises(SpecError, match="datasets.s.data: a generated dataset is built from its "
                                         "generator xmr/datasets/scenes.py"):
         params_dataset(params, "s")
+    params["datasets"]["s"] = {"spec": {"name": "scenes"}}
+    with pytest.raises(SpecError, match="datasets.s.data: name the folder"):
+        params_dataset(params, "s")
+    params["datasets"]["s"] = {"data": "/somewhere/else", "spec": {"name": "wikipedia", "root": "/data/w"}}
+    with pytest.raises(SpecError, match="datasets.s.data: '/somewhere/else' is not the dataset's root"):
+        params_dataset(params, "s")
+    params["datasets"]["s"] = {"data": "/data/w", "spec": {"name": "wikipedia"}}
+    assert params_dataset(params, "s")[0].root == "/data/w"  # the root DVC watches is the one read
 
 
 def _dead_pid() -> int:

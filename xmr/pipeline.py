@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-
 from pydantic import ValidationError
 
 from .datasets import DATASETS
@@ -25,7 +24,8 @@ from .spec.load import (SpecError, dataset_problems, feature_problems, format_va
 from .spec.models import DatasetSpec, ExperimentSpec, FeatureSpec, branch_inputs, check_granularity
 from .spec.protocols import resolve_protocol
 from .store.catalog import refresh_catalog
-from .store.files import atomic_dir, check_component, read_json, stable_hash, write_json, write_table
+from .store.files import (atomic_dir, check_component, is_temporary, read_json, stable_hash,
+                          write_json, write_table)
 from .store.fingerprint import HashCache
 from .store.layout import Store
 
@@ -82,10 +82,14 @@ def params_dataset(params: dict, key: str) -> tuple[DatasetSpec, list[FeatureSpe
         problems += [p.replace("features.", f"{where}.features.", 1)
                      for p in feature_problems(str(i), feat, ds.name)]
         feats.append(feat)
-    if not problems and section.get("data") is not None:
+    if section.get("data") is None:
+        problems.append(f"{where}.data: name the folder (or, for a generated dataset, the "
+                        "generator module) the dataset is built from; DVC hashes it")
+    elif not problems:
         ds = _check_data(ds, str(section["data"]), where, problems)
     if problems:
-        raise SpecError("\n".join([f"params.yaml: {len(problems)} error(s)", *(f"  {p}" for p in problems)]))
+        raise SpecError("\n".join([f"params.yaml: {len(problems)} error(s)",
+                                   *(f"  {p}" for p in problems)]))
     return ds, feats
 
 
@@ -130,7 +134,7 @@ def featurize_step(store: Store, key: str, feats: list[FeatureSpec], prune: bool
     names = [featurize(store, key, f).path.name for f in feats]
     if prune and store.features_dir(key).is_dir():
         for p in store.features_dir(key).iterdir():
-            if p.is_dir() and p.name not in names:
+            if p.is_dir() and p.name not in names and not is_temporary(p):
                 shutil.rmtree(p)
     refresh_catalog(store)
     return names
