@@ -6,10 +6,11 @@ import pytest
 import yaml
 
 from xmr.spec import SpecError, load_spec, parse_set
+from xmr.spec.load import spec_files
 from xmr.spec.models import ExperimentSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = sorted((ROOT / "specs").rglob("*.yaml"))
+SPECS = spec_files(ROOT / "specs")
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[str(p.relative_to(ROOT / "specs")) for p in SPECS])

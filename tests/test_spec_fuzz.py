@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from xmr.cli import main
+from xmr.spec.load import spec_files
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = sorted((ROOT / "specs").rglob("*.yaml"))
+SPECS = spec_files(ROOT / "specs")
 MUTANTS_PER_SPEC = 80  # x 16 shipped specs: over 1,000 per run
 # Keys whose string value is a name from a closed set (a Literal or a registry): any other string
 # is invalid.

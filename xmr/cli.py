@@ -37,7 +37,9 @@ def shipped_specs(root: Path = Path("specs")) -> list[tuple[str, str]]:
     import yaml
 
     out = []
-    for path in sorted(root.rglob("*.yaml")):
+    from .spec.load import spec_files
+
+    for path in spec_files(root):
         try:
             desc = (yaml.safe_load(path.read_text()) or {}).get("description", "")
         except yaml.YAMLError:
@@ -81,6 +83,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_json(args.metrics_out, metrics)
     for task, values in metrics["tasks"].items():
         print(f"{spec.name} {task}: " + "  ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .spec.load import apply_sets, validate_spec
+    from .store import Store
+    from .tune import read_space, tune, write_params
+
+    if (args.spec is None) == (args.experiment is None):
+        raise SpecError("xmr tune: give a spec file or --experiment NAME (from params.yaml), not both")
+    if args.write_params and args.experiment is None:
+        raise SpecError("xmr tune: --write-params needs --experiment NAME (a params.yaml experiment)")
+    space = read_space(args.space)
+    if args.experiment:
+        from .pipeline import PARAMS_FILE, params_experiment, read_params
+
+        source = f"params.yaml: experiments.{args.experiment}"
+        spec, _ = params_experiment(read_params(), args.experiment)
+        spec = validate_spec(apply_sets(spec.model_dump(mode="json"), args.set), source)
+    else:
+        source, spec = args.spec, load_spec(args.spec, sets=args.set)
+    result = tune(spec.model_dump(mode="json"), source, space, Store(args.store), args.trials,
+                  evaluate=not args.no_test)
+    print(f"{spec.name}: best of {len(result.trials)} trial(s), validation MAP "
+          f"{result.best_value:.4f} with " + ", ".join(f"{k}={json.dumps(v)}"
+                                                     for k, v in result.best_params.items()))
+    if result.metrics is not None:
+        for task, values in result.metrics["tasks"].items():
+            print(f"{spec.name} test {task}: " + "  ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    if args.write_params:
+        write_params(PARAMS_FILE, args.experiment, result.best_params)
+        print(f"params.yaml: experiments.{args.experiment}.set updated; `dvc repro` re-runs it")
     return 0
 
 
@@ -128,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default="store/scratch", help="scratch store (default: %(default)s)")
     p.add_argument("--metrics-out", help="also write the metrics JSON here")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("tune", help="search spec fields on the validation split (Optuna), then "
+                       "evaluate the best configuration on the test split once")
+    p.add_argument("spec", nargs="?", help="a spec file (or use --experiment)")
+    p.add_argument("--experiment", help="a params.yaml experiment as the base instead of a spec file")
+    p.add_argument("--space", required=True, help="search-space YAML (see README 'Tuning')")
+    p.add_argument("--trials", type=int, required=True, help="trials in all (a re-run resumes)")
+    p.add_argument("--set", action="append", default=[], metavar="dotted.key=value")
+    p.add_argument("--store", default="store/scratch", help="scratch store (default: %(default)s)")
+    p.add_argument("--no-test", action="store_true", help="do not train and test the choice")
+    p.add_argument("--write-params", action="store_true",
+                   help="write the choice into params.yaml experiments.<name>.set")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("sql", help="read-only SQL over the store's DuckDB catalog")
     p.add_argument("query")

@@ -7,6 +7,7 @@ wrappers over these.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,9 @@ def _check_data(ds: DatasetSpec, data: str, where: str, problems: list[str]) -> 
             problems.append(f"{where}.data: {data!r} is not the dataset's root {ds.root!r}; DVC "
                             "would watch the wrong files")
     elif Path(data).resolve() != source.source_path(None).resolve():
+        generator = os.path.relpath(source.source_path(None))
         problems.append(f"{where}.data: a generated dataset is built from its generator "
-                        f"{source.source_path(None).relative_to(Path.cwd())}, not {data!r}")
+                        f"{generator}, not {data!r}")
     return ds
 
 
@@ -149,7 +151,10 @@ def check_dataset(spec: ExperimentSpec, prepared: Prepared) -> None:
                          f"dataset {prepared.key!r} in {', '.join(diff)}; re-run prepare")
 
 
-def train_step(store: Store, spec: ExperimentSpec, key: str, build_features: bool = False) -> dict:
+def train_step(store: Store, spec: ExperimentSpec, key: str, build_features: bool = False,
+               write: bool = True, on_epoch=None) -> dict:
+    """Train ``spec`` on prepared dataset ``key``; ``write=False`` keeps the model in memory only
+    (a tuning trial), ``on_epoch`` gets each epoch's log entry."""
     from .data import ExperimentData
     from .device import resolve_device
     from .train import train_experiment
@@ -167,8 +172,10 @@ def train_step(store: Store, spec: ExperimentSpec, key: str, build_features: boo
     device = resolve_device(spec.training.device)
     data = ExperimentData.build(prepared, featuresets, relevance, device)
     store.remove_stale_temporaries()
-    log = train_experiment(spec, data, store.experiment_dir(spec.name), names)
-    refresh_catalog(store)
+    log = train_experiment(spec, data, store.experiment_dir(spec.name) if write else None, names,
+                           on_epoch=on_epoch)
+    if write:
+        refresh_catalog(store)
     return log
 
 
@@ -242,16 +249,23 @@ def dataset_is_current(store: Store, key: str, spec: DatasetSpec) -> bool:
         return source_fingerprint(spec, cache)["sha256"] == meta["sources"]["sha256"]
 
 
+def ensure_dataset(store: Store, spec: DatasetSpec) -> str:
+    """The key of ``spec``'s prepared dataset in a scratch store, prepared when missing or when
+    its source files changed."""
+    key = f"{spec.name}-{stable_hash(spec.model_dump(mode='json'))}"
+    if not dataset_is_current(store, key, spec):
+        prepare_step(store, key, spec)
+    return key
+
+
 def run_spec(spec: ExperimentSpec, store: Store) -> dict:
     """All steps of one spec outside DVC, in a scratch store, reusing what is already there and
     still current: a changed source file re-prepares the dataset, and with it every feature set
     that reads what changed."""
-    key = f"{spec.dataset.name}-{stable_hash(spec.dataset.model_dump(mode='json'))}"
-    if not dataset_is_current(store, key, spec.dataset):
-        prepare_step(store, key, spec.dataset)
+    key = ensure_dataset(store, spec.dataset)
     train_step(store, spec, key, build_features=True)
     return evaluate_step(store, spec.name)
 
 
-__all__ = ["evaluate_step", "featureset_key", "featurize_step", "params_dataset",
+__all__ = ["ensure_dataset", "evaluate_step", "featureset_key", "featurize_step", "params_dataset",
            "params_experiment", "prepare_step", "read_params", "run_spec", "train_step"]

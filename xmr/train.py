@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -88,9 +89,12 @@ def score_splits(reps: Representations, category, labels, splits: dict[str, np.n
                              scorer=make_scorer(protocol, t, metric_network)) for t in tasks}
 
 
-def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
-                     featuresets: dict[str, str]) -> dict:
-    """Run the spec's phases and write model.pt, embeddings.zarr, spec.json, train_log.json."""
+def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path | None,
+                     featuresets: dict[str, str],
+                     on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Run the spec's phases and write model.pt, embeddings.zarr, spec.json, train_log.json into
+    ``out_dir`` (nothing is written when it is None: a tuning trial). Only the train and val
+    splits are read; ``on_epoch`` gets each epoch's log entry (with its val MAP)."""
     torch.manual_seed(spec.training.seed)
     if spec.training.num_threads:
         torch.set_num_threads(spec.training.num_threads)
@@ -98,7 +102,7 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
     protocol = resolve_protocol(spec.evaluation.protocol)
     model = CrossModalModel(spec.architecture, data.in_dims(),
                             data.n_classes).to(device)
-    splits = {s: data.split(s) for s in ("train", "val", "test")}
+    splits = {s: data.split(s) for s in ("train", "val")}
     if len(splits["train"]) == 0:
         raise ValueError(f"dataset {data.prepared.key}: the train split is empty")
     # validation encodes only what it scores: val queries, and the train split when the
@@ -121,7 +125,7 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
         return float(np.mean([r.metrics["map"] for r in res.values()]))
 
     ctx = PhaseContext(spec, model, data, device, np.random.default_rng(spec.training.seed),
-                       validate)
+                       validate, on_epoch=on_epoch)
     started = time.perf_counter()
     phase_results = []
     for phase in spec.training.phases:
@@ -130,7 +134,6 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
         phase_results.append({"name": phase.name, "type": phase.type,
                               "seconds": round(time.perf_counter() - t0, 2), **result})
     seconds = time.perf_counter() - started
-    reps = represent(model, data)
     spec_json = spec.model_dump(mode="json")
     log = {
         "experiment": spec.name, "dataset": data.prepared.key, "spec_hash": stable_hash(spec_json),
@@ -140,6 +143,9 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path,
         "phases": phase_results, "history": ctx.log,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if out_dir is None:
+        return log
+    reps = represent(model, data)
     with atomic_dir(out_dir) as tmp:
         torch.save({"state_dict": model.state_dict(), "in_dims": data.in_dims(),
                     "n_classes": data.n_classes}, tmp / "model.pt")

@@ -27,6 +27,7 @@ class PhaseContext:
     validate: Callable[[], float]  # mean val MAP (i2t, t2i) of the current model
     codes: torch.Tensor | None = None  # binary codes of all items, for hashing phases
     log: list[dict] = field(default_factory=list)
+    on_epoch: Callable[[dict], None] | None = None  # called with each epoch's log entry (tuning)
 
 
 PHASES: Registry[Callable[[PhaseContext, object], dict]] = Registry("phase")
@@ -106,6 +107,8 @@ def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs
             if entry["val_map"] > best[0]:
                 best = (entry["val_map"], copy.deepcopy(model.state_dict()), epoch + 1)
         ctx.log.append(entry)
+        if ctx.on_epoch is not None:
+            ctx.on_epoch(entry)
         bar.set_postfix({k: f"{v:.4f}" for k, v in entry.items() if k not in ("phase", "epoch")})
     bar.close()
     if select_on_val and best[1] is not None:

@@ -140,33 +140,46 @@ def parse_set(assignments: Iterable[str]) -> dict[str, Any]:
     return nested
 
 
+def set_path(data: dict[str, Any], parts: list[str], value: Any, label: str) -> None:
+    """Put ``value`` at the dotted path ``parts`` of ``data`` (in place), replacing what is there;
+    a numeric part indexes into a list. ``label`` names the assignment in errors."""
+    node: Any = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[:i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise SpecError(f"{label}: {where}: no such list element (the list has {len(node)})")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if not isinstance(node.get(part), (dict, list)):
+                    node[part] = {}
+                node = node[part]
+        else:
+            raise SpecError(f"{label}: {'.'.join(parts[:i])} is a value, not a mapping")
+
+
 def apply_sets(data: dict[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
     """Apply ``--set dotted.key=value`` items to a copy of ``data``. The value *replaces* what is at
     the key (``dataset.params={}`` empties the params); a numeric element indexes into a list."""
     out = copy.deepcopy(data)
     for item in assignments:
         parts, value = _split_set(item)
-        node: Any = out
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            where = ".".join(parts[:i + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise SpecError(f"--set {item!r}: {where}: no such list element (the list has "
-                                    f"{len(node)})")
-                if last:
-                    node[int(part)] = value
-                else:
-                    node = node[int(part)]
-            elif isinstance(node, dict):
-                if last:
-                    node[part] = value
-                else:
-                    if not isinstance(node.get(part), (dict, list)):
-                        node[part] = {}
-                    node = node[part]
-            else:
-                raise SpecError(f"--set {item!r}: {'.'.join(parts[:i])} is a value, not a mapping")
+        set_path(out, parts, value, f"--set {item!r}")
+    return out
+
+
+def apply_values(data: dict[str, Any], values: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """A copy of ``data`` with each ``dotted.key: value`` of ``values`` set (as `apply_sets`)."""
+    out = copy.deepcopy(data)
+    for key, value in values.items():
+        set_path(out, key.split("."), copy.deepcopy(value), f"{label} {key!r}")
     return out
 
 
@@ -185,6 +198,12 @@ def _apply_list_indices(data: Any, override: Any, path: str) -> Any:
             out[k] = _apply_list_indices(out.get(k), v, f"{path}.{k}" if path else str(k))
         return out
     return copy.deepcopy(override)
+
+
+def spec_files(root: str | Path = "specs") -> list[Path]:
+    """The experiment specs under ``root``; ``spaces/`` holds `xmr tune` search spaces instead."""
+    root = Path(root)
+    return sorted(p for p in root.rglob("*.yaml") if "spaces" not in p.relative_to(root).parts)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

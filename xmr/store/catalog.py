@@ -7,7 +7,7 @@ from the one it was built from, so outputs that DVC removed or restored are seen
 (`.tmp-*`) are never read.
 
 Tables: ``datasets``, ``items``, ``units``, ``missing``, ``featuresets``, ``experiments``,
-``results``, and ``catalog_info`` (the signature of the sources it was built from).
+``results``, ``trials`` (every `xmr tune` trial), and ``catalog_info`` (the signature of the sources it was built from).
 
 `query` is a sandbox: the catalog is opened read-only with DuckDB's external access disabled
 (no file reads or writes, no ATTACH, no extension INSTALL / LOAD) and its configuration locked,
@@ -48,12 +48,13 @@ def _fetch(rel: "duckdb.DuckDBPyRelation", as_text) -> list[tuple]:
     return list(zip(*(col.to_pylist() for col in table.columns)))
 
 TABLES = ("datasets", "items", "units", "missing", "featuresets", "experiments", "results",
-          "catalog_info")
+          "trials", "catalog_info")
 
 
 ITEMS = "datasets/*/items.parquet"
 UNITS = ("datasets/*/units.parquet", "features/*/*/units.parquet")
 MISSING = "datasets/*/missing.parquet"
+TRIALS = "tuning/*/trials.parquet"
 JSON_SOURCES = {  # table -> files it is built from
     "datasets": "datasets/*/dataset.json", "featuresets": "features/*/*/provenance.json",
     "experiments": "experiments/*/train_log.json", "results": "metrics/*.json",
@@ -71,7 +72,7 @@ def _glob(root: Path, pattern: str) -> list[Path]:
 
 
 def _sources(store: Store) -> list[Path]:
-    return [p for pat in (ITEMS, *UNITS, MISSING, *JSON_SOURCES.values())
+    return [p for pat in (ITEMS, *UNITS, MISSING, TRIALS, *JSON_SOURCES.values())
             for p in _glob(store.root, pat)]
 
 
@@ -138,7 +139,8 @@ def refresh_catalog(store: Store) -> Path:
         try:
             con.execute("CREATE TABLE catalog_info AS SELECT ? AS signature, now()::VARCHAR AS built_at",
                         [signature])
-            for name, patterns in (("items", (ITEMS,)), ("units", UNITS), ("missing", (MISSING,))):
+            for name, patterns in (("items", (ITEMS,)), ("units", UNITS), ("missing", (MISSING,)),
+                                   ("trials", (TRIALS,))):
                 files = [str(p) for pat in patterns for p in _glob(root, pat)]
                 if files:
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?, "

@@ -7,6 +7,7 @@
                            units.parquet for fine-grained sets                    (featurize)
   experiments/<exp>/       model.pt, spec.json, embeddings.zarr, train_log.json    (train)
   metrics/<exp>.json, plots/<exp>/pr_<task>.csv, results/<exp>/per_query.parquet  (evaluate)
+  tuning/<exp>/            study.db (Optuna), trials.parquet, tuning.json         (xmr tune)
   catalog.duckdb           a DuckDB index over all of the above (rebuilt, never edited)
 ```
 """
@@ -54,6 +55,9 @@ class Store:
 
     def results_dir(self, experiment: str) -> Path:
         return self.root / "results" / check_component(experiment, "experiment")
+
+    def tuning_dir(self, experiment: str) -> Path:
+        return self.root / "tuning" / check_component(experiment, "experiment")
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Remove every temporary left in the store by a process that is gone (see files.py)."""
