@@ -93,6 +93,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     if (args.spec is None) == (args.experiment is None):
         raise SpecError("xmr tune: give a spec file or --experiment NAME (from params.yaml), not both")
+    if args.trials < 1:
+        raise SpecError(f"xmr tune: --trials must be at least 1, got {args.trials}")
     if args.write_params and args.experiment is None:
         raise SpecError("xmr tune: --write-params needs --experiment NAME (a params.yaml experiment)")
     space = read_space(args.space)
