@@ -41,9 +41,11 @@ class HashCache:
             self._con.close()
             self._con = None
 
-    def sha256(self, path: Path) -> str:
+    def sha256(self, path: Path, st: os.stat_result | None = None) -> str:
+        """The file's sha256, from the cache when its size, mtime and inode are unchanged
+        (``st``: its stat, when the caller has it already)."""
         path = Path(path).resolve()
-        st = path.stat()
+        st = st or path.stat()
         stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
         if self._con is not None:
             row = self._con.execute("SELECT size, mtime_ns, inode, sha256 FROM hashes WHERE path = ?",
@@ -76,7 +78,8 @@ def fingerprint_tree(root: Path, cache: HashCache) -> dict[str, object]:
     n = total = 0
     for p in tree_files(root):
         rel = p.name if root.is_file() else p.relative_to(root).as_posix()
-        h.update(f"{rel}\t{cache.sha256(p)}\n".encode())
+        st = p.stat()  # one stat per file: the cache key and the byte count
+        h.update(f"{rel}\t{cache.sha256(p, st)}\n".encode())
         n += 1
-        total += p.stat().st_size
+        total += st.st_size
     return {"files": n, "bytes": total, "sha256": h.hexdigest()}
