@@ -1,11 +1,12 @@
 """Where mgmm's Framework I keeps or loses category information: a linear probe per stage.
 
-    python benchmarks/mgmm_probe.py specs/mgmm/scenes.yaml [--store store/scratch/mgmm]
+    python benchmarks/mgmm_probe.py specs/mgmm/scenes.yaml [--store store/scratch/mgmm] \
+        [--set architecture.image.stages=[joint_rbm,fusion] ...]
 
 Trains Framework I of the spec (its first phase) on the training split, then fits a logistic
 regression on the training items' outputs of each stage (raw coarse features, DBN outputs O / M,
-joint-optimisation outputs R, joint-RBM h2, fused features) and prints its accuracy on the
-training and test items. Inputs are standardised with training statistics before the probe.
+joint-optimisation outputs R, joint-RBM h2, fused features; a stage the spec leaves out is not
+probed) and prints its accuracy on the training and test items. Inputs are standardised with training statistics before the probe.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spec")
     ap.add_argument("--store", default="store/scratch/mgmm")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a spec override, as for `xmr run`")
     args = ap.parse_args()
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, sets=args.sets)
     torch.manual_seed(spec.training.seed)
     store = Store(Path(args.store))
     key = f"{spec.dataset.name}-{stable_hash(spec.dataset.model_dump(mode='json'))}"
@@ -72,11 +75,13 @@ def main() -> None:
             r = branch.joint_outputs(o)
             for role in o:
                 probe(f"DBN {role}", o[role])
-            for role in r:
+            for role in r if branch.joint is not None else ():
                 probe(f"joint {role}", r[role])
-            h2 = branch.joint_rbm(r)
-            probe("joint RBM h2", h2)
-            probe("fused", branch.fusion(h2))
+            h2 = branch.joint_top(r)
+            if branch.joint_rbm is not None:
+                probe("joint RBM h2", h2)
+            if branch.fusion is not None:
+                probe("fused", branch.fusion(h2))
 
 
 if __name__ == "__main__":

@@ -183,3 +183,56 @@ def test_one_sided_granularities_run(tiny_store):
     log = json.loads((Store(tiny_store).experiment_dir("mgmm_tiny_onesided") / "train_log.json").read_text())
     joint = log["phases"][0]["joint"]
     assert joint["coarse"]["modalities"] == ["image"] and joint["fine"]["modalities"] == ["text"]
+
+
+def test_stages_spec_errors():
+    with pytest.raises(SpecError, match="in that order"):
+        load_spec("specs/mgmm/scenes.yaml", sets=["architecture.image.stages=[fusion,joint]"])
+    with pytest.raises(SpecError, match="at most once"):
+        load_spec("specs/mgmm/scenes.yaml", sets=["architecture.text.stages=[joint,joint]"])
+    with pytest.raises(SpecError, match="in both mgmm branches"):
+        load_spec("specs/mgmm/scenes.yaml", sets=["architecture.image.stages=[joint_rbm,fusion]"])
+
+
+@pytest.mark.parametrize("stages,trained", [
+    ("[joint_rbm,fusion]", {"dbn", "joint_rbm", "fusion"}),
+    ("[joint,fusion]", {"dbn", "joint", "fusion"}),
+    ("[joint,joint_rbm]", {"dbn", "joint", "joint_rbm"}),
+    ("[]", {"dbn"}),
+])
+def test_framework1_stage_ablations_skip_their_stage(tiny_store, stages, trained):
+    """A stage left out is neither built nor trained, and the next stage (or Framework II)
+    reads the one below it."""
+    name = "mgmm_tiny_stages_" + "".join(s[0] for s in sorted(trained))
+    spec = load_spec("specs/mgmm/scenes.yaml", sets=[*TINY, f"name={name}",
+                                                      f"architecture.image.stages={stages}",
+                                                      f"architecture.text.stages={stages}"])
+    store = Store(tiny_store)
+    run_spec(spec, store)
+    exp = store.experiment_dir(name)
+    f1 = json.loads((exp / "train_log.json").read_text())["phases"][0]
+    assert {k for k in ("dbn", "joint", "joint_rbm", "fusion") if f1[k]} == trained
+    state = torch.load(exp / "model.pt", weights_only=True)["state_dict"]
+    built = {k.split(".")[2] for k in state if k.startswith("branches.image.")}
+    assert built == trained | {"head"}
+    # the head's input width: fusion 16, joint RBM h2 32, or O / R concatenated (16 x 2 roles)
+    width = 16 if "fusion" in trained else 32
+    assert state["branches.image.head.0.weight"].shape[1] == width
+
+
+def test_framework2_fine_tunes_framework1_when_the_branch_is_trainable(tiny_store):
+    store = Store(tiny_store)
+    runs = {}
+    for name, trainable in (("mgmm_tiny_frozen", "[image.head,text.head,label_head]"),
+                            ("mgmm_tiny_finetune", "[image,text,label_head]")):
+        spec = load_spec("specs/mgmm/scenes.yaml", sets=[*TINY, f"name={name}",
+                                                          "training.phases.1.select_on_val=false",
+                                                          f"training.phases.1.trainable={trainable}"])
+        run_spec(spec, store)
+        runs[name] = torch.load(store.experiment_dir(name) / "model.pt",
+                                weights_only=True)["state_dict"]
+    frozen, tuned = runs["mgmm_tiny_frozen"], runs["mgmm_tiny_finetune"]
+    framework1 = [k for k in frozen if ".head." not in k and k.startswith("branches.")
+                  and not k.endswith(("mean", "std"))]
+    changed = [k for k in framework1 if not torch.equal(frozen[k], tuned[k])]
+    assert any(".fusion." in k for k in changed) and any(".dbn." in k for k in changed)

@@ -1,7 +1,8 @@
 """The `mgmm` branch (Liu et al. 2023): the modules of Framework I and Framework II for one
 modality. Training happens in phases: `mgmm_framework1` (xmr/phases/mgmm.py) fits the DBNs, the
 joint optimisation networks, the joint RBM and the fusion network; a `gradient` phase then
-trains `head` (Framework II) on the frozen fused features.
+trains `head` (Framework II) on the frozen fused features (or, listed as trainable, the whole
+branch). `stages` leaves Framework I stages out, for ablations.
 
 Shapes follow Section 5.1 by default: DBN 2048 -> 1024 for images (Gaussian RBM first) and
 1024 -> 1024 for texts (Replicated Softmax first), joint optimisation layers of 1024, joint RBM
@@ -117,14 +118,19 @@ class MGMM(Branch):
         roles = [r for r in ("coarse", "fine") if getattr(spec, r)]
         if not isinstance(in_dim, dict):
             in_dim = {roles[0]: in_dim}
-        self.roles = roles
+        self.roles, self.stages = roles, list(spec.stages)
         self.dbn = nn.ModuleDict({r: DBN(in_dim[r], spec.dbn, spec.visible) for r in roles})
         o = spec.dbn[-1]
-        self.joint = nn.ModuleDict({r: mlp([o, *spec.joint, o], spec.activation) for r in roles})
-        self.joint_rbm = JointRBM({r: o for r in roles}, spec.joint_rbm[0], spec.joint_rbm[-1])
-        self.fusion = mlp([spec.joint_rbm[-1], *spec.fusion], spec.activation, last_activation=True)
-        self.fused_dim = spec.fusion[-1]
-        self.head = mlp([spec.fusion[-1], *spec.head, spec.out], spec.activation)
+        # a stage left out of `stages` is absent (None): the next one reads the stage below
+        self.joint = (nn.ModuleDict({r: mlp([o, *spec.joint, o], spec.activation) for r in roles})
+                      if "joint" in self.stages else None)
+        self.joint_rbm = (JointRBM({r: o for r in roles}, spec.joint_rbm[0], spec.joint_rbm[-1])
+                          if "joint_rbm" in self.stages else None)
+        top = spec.joint_rbm[-1] if self.joint_rbm is not None else o * len(roles)
+        self.fusion = (mlp([top, *spec.fusion], spec.activation, last_activation=True)
+                       if "fusion" in self.stages else None)
+        self.fused_dim = spec.fusion[-1] if self.fusion is not None else top
+        self.head = mlp([self.fused_dim, *spec.head, spec.out], spec.activation)
         self.out_dim, self.normalize = spec.out, spec.normalize
 
     def dbn_outputs(self, x: dict) -> dict[str, torch.Tensor]:
@@ -139,13 +145,23 @@ class MGMM(Branch):
         return out
 
     def joint_outputs(self, o: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """R: the joint optimisation networks' outputs (Eqs. 7, 9)."""
+        """R: the joint optimisation networks' outputs (Eqs. 7, 9); O itself without them."""
+        if self.joint is None:
+            return o
         return {r: self.joint[r](o[r]) for r in self.roles}
 
+    def joint_top(self, r: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The joint RBM's h(2) (Eqs. 10-11); without it, R concatenated over granularities."""
+        if self.joint_rbm is None:
+            return torch.cat([r[k] for k in self.roles], dim=1)
+        return self.joint_rbm(r)
+
     def fused(self, x: dict) -> torch.Tensor:
-        """Framework I's output: the fused feature of each item."""
-        with torch.no_grad():
-            return self.fusion(self.joint_rbm(self.joint_outputs(self.dbn_outputs(x))))
+        """Framework I's output: the fused feature of each item. Framework I is frozen when
+        Framework II trains only `head` (its parameters then need no gradients, so none are
+        recorded); listing the whole branch as trainable fine-tunes it."""
+        h = self.joint_top(self.joint_outputs(self.dbn_outputs(x)))
+        return self.fusion(h) if self.fusion is not None else h
 
     def forward(self, x: dict) -> torch.Tensor:
         return self.finish(self.head(self.fused(x)))

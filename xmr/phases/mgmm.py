@@ -16,8 +16,8 @@
 5. The fusion network on top of the joint RBM is trained with a softmax loss on the categories
    (BCE on multi-labels); its last layer is the fused feature.
 
-Everything trained here is frozen afterwards: the branch computes `fused` without gradients,
-and Framework II trains only `head`.
+A stage left out of the branches' `stages` is skipped, and the next one reads the stage below
+(see `MGMM`). Everything trained here is frozen afterwards when Framework II trains only `head`.
 """
 
 from __future__ import annotations
@@ -98,9 +98,10 @@ def mgmm_framework1(ctx: PhaseContext, spec: MGMMFramework1Phase) -> dict:
     # 3. cross-modal joint optimisation, coarse (Eq. 7) and fine (Eq. 9); granularities both
     #    modalities have first, so that a one-sided one can lean on the other's trained R
     n = len(train)
+    joint = all(br.joint is not None for br in branches.values())  # both or neither (spec check)
     trained: dict[str, str] = {}  # modality -> a granularity whose joint network is trained
     order = sorted(("coarse", "fine"), key=lambda g: -sum(g in br.roles for br in branches.values()))
-    for role in order:
+    for role in order if joint else ():
         own = [m for m, br in branches.items() if role in br.roles]
         if not own:
             continue
@@ -125,16 +126,19 @@ def mgmm_framework1(ctx: PhaseContext, spec: MGMMFramework1Phase) -> dict:
     with torch.no_grad():
         r = {m: br.joint_outputs(o[m]) for m, br in branches.items()}
     for m, br in branches.items():
-        c = spec.joint_rbm
-        log["joint_rbm"][m] = br.joint_rbm.pretrain(r[m], c.epochs, c.k, c.lr, bs, rng)
+        if br.joint_rbm is not None:
+            c = spec.joint_rbm
+            log["joint_rbm"][m] = br.joint_rbm.pretrain(r[m], c.epochs, c.k, c.lr, bs, rng)
 
     # 5. fusion networks with a softmax (or multi-label BCE) classifier
     multilabel = data.relevance == "shared_label"
     target = data.labels[train] if multilabel else data.category[train]
     n_out = data.labels.shape[1] if multilabel else data.n_classes
     for m, br in branches.items():
+        if br.fusion is None:
+            continue
         with torch.no_grad():
-            h = br.joint_rbm(r[m])
+            h = br.joint_top(r[m])
         classifier = nn.Linear(br.fused_dim, n_out).to(ctx.device)
 
         def batch_loss(b, br=br, h=h, classifier=classifier):

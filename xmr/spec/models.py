@@ -184,6 +184,10 @@ class ConvNetBranch(Strict):
     normalize: bool = True
 
 
+MGMMStage = Literal["joint", "joint_rbm", "fusion"]
+MGMM_STAGES: tuple[str, ...] = ("joint", "joint_rbm", "fusion")
+
+
 class MGMMBranch(Strict):
     """mgmm (Liu et al. 2023): per granularity a two-layer DBN (Gaussian RBM for image features,
     Replicated Softmax for word counts), fine units merged per item (Eq. 8), cross-modal joint
@@ -212,6 +216,11 @@ class MGMMBranch(Strict):
     head: list[Width] = Field(
         default_factory=lambda: [1024, 1024], description="Framework II hidden sizes")
     out: Width = Field(1024, description="Framework II output (the common representation)")
+    stages: list[MGMMStage] = Field(
+        default_factory=lambda: list(MGMM_STAGES), description="the Framework I stages above the "
+        "DBNs, in order; leave one out to ablate it, and the next stage (or Framework II) reads "
+        "the one below: the DBN outputs O / M, the joint networks' R (both concatenated over "
+        "granularities) or the joint RBM's h(2)")
     activation: Activation = "relu"
     normalize: bool = Field(False, description="L2-normalise the output (the paper does not)")
 
@@ -219,6 +228,9 @@ class MGMMBranch(Strict):
     def _one_granularity(self) -> "MGMMBranch":
         if self.coarse is None and self.fine is None:
             raise ValueError("an mgmm branch needs `coarse`, `fine` or both")
+        if self.stages != [s for s in MGMM_STAGES if s in self.stages]:
+            raise ValueError(f"`stages` must list each of {list(MGMM_STAGES)} at most once, in "
+                             f"that order; got {self.stages}")
         return self
 
 
@@ -263,6 +275,14 @@ class ArchitectureSpec(Strict):
     label_head: bool = Field(True, description="a linear classifier shared by both modalities")
     hash_head: HashHead | None = Field(None, description="a k-bit tanh hash layer per modality")
     metric_network: MetricNetworkSpec | None = None
+
+    @model_validator(mode="after")
+    def _mgmm_joint_on_both_sides(self) -> "ArchitectureSpec":
+        sides = [b for b in (self.image, self.text) if isinstance(b, MGMMBranch)]
+        if len(sides) == 2 and ("joint" in sides[0].stages) != ("joint" in sides[1].stages):
+            raise ValueError("the cross-modal joint optimisation (stage `joint`) pairs the two "
+                             "modalities: list it in both mgmm branches' `stages` or in neither")
+        return self
 
 
 # --------------------------------------------------------------------------------------------
