@@ -236,3 +236,25 @@ def test_framework2_fine_tunes_framework1_when_the_branch_is_trainable(tiny_stor
                   and not k.endswith(("mean", "std"))]
     changed = [k for k in framework1 if not torch.equal(frozen[k], tuned[k])]
     assert any(".fusion." in k for k in changed) and any(".dbn." in k for k in changed)
+
+
+def test_diverging_cd_is_a_clear_error():
+    """A learning rate at which CD-k blows the weights up stops with the layer and the remedy,
+    not with a NaN deep in torch.bernoulli."""
+    from xmr.branches.rbm import CDDiverged
+
+    x = torch.randn(200, 20) * 5
+    with pytest.raises(CDDiverged, match=r"CD-1 diverged \(gaussian visible units, \(20, 8\) "
+                                         r"weights\).*lower the learning rate"):
+        RBM(20, 8, visible="gaussian").fit(x, epochs=50, k=1, lr=10.0, batch_size=20,
+                                           rng=np.random.default_rng(0))
+
+
+def test_diverging_framework1_names_the_network_and_field(tiny_store):
+    from xmr.branches.rbm import CDDiverged
+
+    spec = load_spec("specs/mgmm/scenes.yaml", sets=[*TINY, "name=mgmm_tiny_diverge",
+                                                      "training.phases.0.dbn.lr=1000"])
+    with pytest.raises(CDDiverged, match=r"^image\.coarse DBN: CD-1 diverged.*"
+                                         r"\(phase framework1: dbn\.lr\)$"):
+        run_spec(spec, Store(tiny_store))

@@ -8,6 +8,8 @@ branch's DBNs and joint RBM.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -83,13 +85,23 @@ class RBM(nn.Module):
     @torch.no_grad()
     def fit(self, x: torch.Tensor, epochs: int, k: int, lr: float, batch_size: int,
             rng) -> dict[str, float]:
-        """CD-k over ``x`` in shuffled minibatches; reconstruction error before and after."""
+        """CD-k over ``x`` in shuffled minibatches; reconstruction error before and after.
+        Raises `CDDiverged` as soon as a batch's reconstruction error is not finite."""
         before = self.reconstruction_error(x)
-        for _ in range(epochs):
+        for epoch in range(epochs):
             perm = torch.as_tensor(rng.permutation(len(x)), device=x.device)
             for s in range(0, len(x), batch_size):
-                self.cd_step(x[perm[s:s + batch_size]], k, lr)
+                error = self.cd_step(x[perm[s:s + batch_size]], k, lr)
+                if not math.isfinite(error):
+                    raise CDDiverged(f"CD-{k} diverged ({self.visible} visible units, "
+                                     f"{tuple(self.W.shape)} weights): the reconstruction error "
+                                     f"became {error} in epoch {epoch + 1} at learning rate {lr}; "
+                                     f"lower the learning rate")
         return {"before": before, "after": self.reconstruction_error(x)}
+
+
+class CDDiverged(ValueError):
+    """Contrastive divergence drove an RBM's weights to non-finite values."""
 
 
 VISIBLE = ("gaussian", "bernoulli", "replicated_softmax")

@@ -22,11 +22,14 @@ A stage left out of the branches' `stages` is skipped, and the next one reads th
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..branches.mgmm import MGMM
+from ..branches.rbm import CDDiverged
 from ..spec.models import GradientSettings, MGMMFramework1Phase
 from .base import PHASES, PhaseContext
 
@@ -61,6 +64,15 @@ def fit_minibatches(params, batch_loss, settings: GradientSettings, n: int, batc
     return history
 
 
+@contextmanager
+def _naming(what: str, field: str):
+    """Re-raise a diverged CD-k run naming the network and the spec field to change."""
+    try:
+        yield
+    except CDDiverged as exc:
+        raise CDDiverged(f"{what}: {exc} (phase {field})") from None
+
+
 def joint_loss(o: dict, r: dict) -> torch.Tensor:
     """Eq. 7 / Eq. 9 for one granularity: per-item squared distances, averaged over the batch.
     ``o`` / ``r``: modality -> (B, d) DBN outputs and joint-network outputs; a missing modality
@@ -89,7 +101,9 @@ def mgmm_framework1(ctx: PhaseContext, spec: MGMMFramework1Phase) -> dict:
         for role in br.roles:
             x = inputs[m][role].values if role == "fine" else inputs[m][role]
             d = spec.dbn
-            log["dbn"][f"{m}.{role}"] = br.dbn[role].pretrain(x.float(), d.epochs, d.k, d.lr, bs, rng)
+            with _naming(f"{m}.{role} DBN", f"{spec.name}: dbn.lr"):
+                log["dbn"][f"{m}.{role}"] = br.dbn[role].pretrain(x.float(), d.epochs, d.k, d.lr,
+                                                                  bs, rng)
 
     # 2. O and merged M of the training items (fixed from now on)
     with torch.no_grad():
@@ -128,7 +142,8 @@ def mgmm_framework1(ctx: PhaseContext, spec: MGMMFramework1Phase) -> dict:
     for m, br in branches.items():
         if br.joint_rbm is not None:
             c = spec.joint_rbm
-            log["joint_rbm"][m] = br.joint_rbm.pretrain(r[m], c.epochs, c.k, c.lr, bs, rng)
+            with _naming(f"{m} joint RBM", f"{spec.name}: joint_rbm.lr"):
+                log["joint_rbm"][m] = br.joint_rbm.pretrain(r[m], c.epochs, c.k, c.lr, bs, rng)
 
     # 5. fusion networks with a softmax (or multi-label BCE) classifier
     multilabel = data.relevance == "shared_label"
