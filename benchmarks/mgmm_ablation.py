@@ -30,13 +30,17 @@ ROWS = {  # row -> (coarse, fine, multi-margin), as in the paper's Table 6
 }
 BOTH = ("image", "text")
 STAGES = {  # variant of the full model (cfm) -> --set items
-    "full": [],
+    "full": [],  # the same run as Table 6's cfm row
     "no_joint": [f"architecture.{m}.stages=[joint_rbm,fusion]" for m in BOTH],
     "no_joint_rbm": [f"architecture.{m}.stages=[joint,fusion]" for m in BOTH],
     "no_fusion": [f"architecture.{m}.stages=[joint,joint_rbm]" for m in BOTH],
     "dbn_only": [f"architecture.{m}.stages=[]" for m in BOTH],
     "finetune": ["training.phases.1.trainable=[image,text,label_head]"],
 }
+
+
+def _key(row: str) -> str:
+    return "cfm" if row == "full" else row
 
 
 def fmt(values: list[float]) -> str:
@@ -64,7 +68,7 @@ def main() -> None:
     for row in rows:
         experiment = f"mgmm_{args.dataset}_{'cfm' if args.stages else row}"
         for seed in args.seeds:
-            run = f"mgmm_{args.dataset}_{row}_s{seed}"
+            run = f"mgmm_{args.dataset}_{_key(row)}_s{seed}"
             if run in runs:
                 continue
             spec, _ = params_experiment(params, experiment)
@@ -72,7 +76,7 @@ def main() -> None:
             spec = validate_spec(apply_sets(spec.model_dump(mode="json"), sets), experiment)
             metrics = run_spec(spec, store)
             log = json.loads((store.experiment_dir(run) / "train_log.json").read_text())
-            runs[run] = {"row": row, "seed": seed,
+            runs[run] = {"row": _key(row), "seed": seed,
                          "i2t": metrics["tasks"]["i2t"], "t2i": metrics["tasks"]["t2i"],
                          "seconds": {p["name"]: p["seconds"] for p in log["phases"]}}
             store.root.mkdir(parents=True, exist_ok=True)
@@ -84,7 +88,7 @@ def main() -> None:
     print(f"| {first} | I→T | T→I | average | Framework I s | Framework II s |")
     print("|---" * (first.count("|") + 6) + "|")
     for row in rows:
-        rs = [r for r in runs.values() if r["row"] == row and r["seed"] in args.seeds]
+        rs = [r for r in runs.values() if r["row"] == _key(row) and r["seed"] in args.seeds]
         if not rs:
             continue
         i2t = [r["i2t"]["map"] for r in rs]
