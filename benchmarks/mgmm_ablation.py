@@ -36,6 +36,8 @@ STAGES = {  # variant of the full model (cfm) -> --set items
     "no_fusion": [f"architecture.{m}.stages=[joint,joint_rbm]" for m in BOTH],
     "dbn_only": [f"architecture.{m}.stages=[]" for m in BOTH],
     "finetune": ["training.phases.1.trainable=[image,text,label_head]"],
+    # both searches chose the lowest CD learning rate on offer (1e-4): ten times lower still
+    "dbn_lr_1e-5": ["training.phases.0.dbn.lr=1e-5"],
 }
 
 
