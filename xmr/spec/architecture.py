@@ -1,0 +1,147 @@
+"""The architecture part of a spec: one branch per modality (a discriminated union on `type`)
+and the optional shared heads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from .common import Strict, Width
+
+
+Activation = Literal["relu", "tanh", "sigmoid", "gelu", "none"]
+
+
+class MLPBranch(Strict):
+    """Fully connected layers over a coarse feature vector."""
+
+    type: Literal["mlp"]
+    input: str | None = Field(None, description="feature key; defaults to the branch's modality")
+    hidden: list[Width] = Field(default_factory=lambda: [512])
+    out: Width = Field(128)
+    activation: Activation = "relu"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    batch_norm: bool = False
+    normalize: bool = Field(True, description="L2-normalise the output embedding")
+
+
+class LinearBranch(Strict):
+    """One linear projection (what closed-form methods such as CCA fill in)."""
+
+    type: Literal["linear"]
+    input: str | None = None
+    out: Width = Field(10)
+    normalize: bool = False
+
+
+class UnitPoolBranch(Strict):
+    """Fine-grained units -> per-unit MLP -> mean or max pool per item (variable units per item)."""
+
+    type: Literal["unit_pool"]
+    input: str | None = None
+    hidden: list[Width] = Field(default_factory=lambda: [512])
+    out: Width = Field(128)
+    pool: Literal["mean", "max"] = "mean"
+    activation: Activation = "relu"
+    normalize: bool = True
+
+
+class ConvNetBranch(Strict):
+    """A small CNN trained end to end from pixels (needs a `pixels` feature set)."""
+
+    type: Literal["convnet"]
+    input: str | None = None
+    channels: list[Width] = Field(default_factory=lambda: [16, 32, 64])
+    out: Width = Field(128)
+    normalize: bool = True
+
+
+MGMMStage = Literal["joint", "joint_rbm", "fusion"]
+MGMM_STAGES: tuple[str, ...] = ("joint", "joint_rbm", "fusion")
+
+
+class MGMMBranch(Strict):
+    """mgmm (Liu et al. 2023): per granularity a two-layer DBN (Gaussian RBM for image features,
+    Replicated Softmax for word counts), fine units merged per item (Eq. 8), cross-modal joint
+    optimisation networks (Eqs. 7, 9), a joint RBM over coarse + fine (Eqs. 10-11), a softmax-
+    trained feed-forward fusion network (Framework I), then Framework II's fully connected head.
+    Framework I is trained by the `mgmm_framework1` phase; the head by a `gradient` phase with
+    `trainable: [image.head, text.head, label_head]`."""
+
+    type: Literal["mgmm"]
+    coarse: str | None = Field(None, description="feature key of whole items; null = not used")
+    fine: str | None = Field(None, description="feature key of fine-grained units (offsets); "
+                             "null = not used")
+    visible: Literal["gaussian", "replicated_softmax"] = Field(
+        "gaussian", description="the DBNs' first layer: gaussian (real features, standardised on "
+        "train) or replicated_softmax (word counts)")
+    dbn: list[Width] = Field(default_factory=lambda: [2048, 1024],
+                                                   description="DBN hidden sizes (5.1)")
+    joint: list[Width] = Field(
+        default_factory=lambda: [1024, 1024], description="hidden sizes of the three-layer joint "
+        "optimisation network (its output has the DBN's output size)")
+    joint_rbm: list[Width] = Field(
+        default_factory=lambda: [1024, 2048], description="joint RBM h(1) per granularity, h(2)")
+    fusion: list[Width] = Field(
+        default_factory=lambda: [1024, 1024, 1024], description="feed-forward fusion network "
+        "(softmax-trained); its last layer is the fused feature")
+    head: list[Width] = Field(
+        default_factory=lambda: [1024, 1024], description="Framework II hidden sizes")
+    out: Width = Field(1024, description="Framework II output (the common representation)")
+    stages: list[MGMMStage] = Field(
+        default_factory=lambda: list(MGMM_STAGES), description="the Framework I stages above the "
+        "DBNs, in order; leave one out to ablate it, and the next stage (or Framework II) reads "
+        "the one below: the DBN outputs O / M, the joint networks' R (both concatenated over "
+        "granularities) or the joint RBM's h(2)")
+    activation: Activation = "relu"
+    normalize: bool = Field(False, description="L2-normalise the output (the paper does not)")
+
+    @model_validator(mode="after")
+    def _one_granularity(self) -> "MGMMBranch":
+        if self.coarse is None and self.fine is None:
+            raise ValueError("an mgmm branch needs `coarse`, `fine` or both")
+        if self.stages != [s for s in MGMM_STAGES if s in self.stages]:
+            raise ValueError(f"`stages` must list each of {list(MGMM_STAGES)} at most once, in "
+                             f"that order; got {self.stages}")
+        return self
+
+
+Branch = Annotated[
+    Union[MLPBranch, LinearBranch, UnitPoolBranch, ConvNetBranch, MGMMBranch],
+    Field(discriminator="type")
+]
+
+
+class HashHead(Strict):
+    bits: int = Field(32, ge=8, le=1024)
+
+
+class MetricNetworkSpec(Strict):
+    """A pair-scoring network over [image embedding; text embedding] (UNCSM-style)."""
+
+    hidden: list[Width] = Field(default_factory=lambda: [256, 128])
+
+
+def branch_inputs(branch) -> dict[str, str]:
+    """The feature keys a branch reads, by role: ``{"input": key}``, or an mgmm branch's
+    ``{"coarse": key, "fine": key}`` (the granularities it uses)."""
+    if branch.type == "mgmm":
+        return {r: k for r, k in (("coarse", branch.coarse), ("fine", branch.fine)) if k}
+    return {"input": branch.input}
+
+
+class ArchitectureSpec(Strict):
+    image: Branch
+    text: Branch
+    label_head: bool = Field(True, description="a linear classifier shared by both modalities")
+    hash_head: HashHead | None = Field(None, description="a k-bit tanh hash layer per modality")
+    metric_network: MetricNetworkSpec | None = None
+
+    @model_validator(mode="after")
+    def _mgmm_joint_on_both_sides(self) -> "ArchitectureSpec":
+        sides = [b for b in (self.image, self.text) if isinstance(b, MGMMBranch)]
+        if len(sides) == 2 and ("joint" in sides[0].stages) != ("joint" in sides[1].stages):
+            raise ValueError("the cross-modal joint optimisation (stage `joint`) pairs the two "
+                             "modalities: list it in both mgmm branches' `stages` or in neither")
+        return self

@@ -1,0 +1,81 @@
+"""The evaluation part of a spec: the protocol, tasks and metric names."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from .common import Strict, Task
+
+
+class ProtocolSpec(Strict):
+    """Everything that makes MAP numbers comparable; stamped into every result."""
+
+    name: str = "custom"
+    relevance: Literal["category", "shared_label", "instance"] = Field(
+        "category", description="category: same category; shared_label: at least one shared "
+        "label; instance: only the query's own pair (caption datasets without classes)")
+    database: Literal["test", "train", "retrieval"] = Field(
+        "test", description="queries are always the test split; the database is the test split, "
+        "the train split, or every item that is not a query (retrieval)"
+    )
+    exclude_self: bool = Field(True, description="remove an I->I / T->T query from its database")
+    distance: Literal["cosine", "euclidean", "inner_product", "hamming", "learned"] = "cosine"
+    ties: Literal["database_order"] = Field(
+        "database_order", description="equal scores are ranked by database position (stable sort)"
+    )
+    empty_queries: Literal["skip", "zero"] = Field(
+        "skip", description="queries with no relevant item in the database: left out of the mean, "
+        "or counted as AP 0"
+    )
+    map_at_r_denominator: Literal["retrieved_relevant", "min_r_relevant"] = Field(
+        "retrieved_relevant",
+        description="MAP@R divides by the relevant items retrieved in the top R (the DCMH-era "
+        "convention) or by min(R, number relevant)",
+    )
+
+
+def _metric_name(name: str) -> str:
+    parse_metric_name(name)
+    return name
+
+
+MetricName = Annotated[str, AfterValidator(_metric_name)]
+
+
+class EvaluationSpec(Strict):
+    protocol: str | ProtocolSpec = Field(
+        "category_cosine", description="a registered protocol name or a full protocol"
+    )
+    tasks: list[Task] = Field(default_factory=lambda: ["i2t", "t2i"], min_length=1)
+    metrics: list[MetricName] = Field(
+        default_factory=lambda: ["map", "map@100", "p@50", "r@10"], min_length=1,
+        description="map, map@R, p@N, r@K, hit@K (R, N, K positive integers); hit@K is the "
+        "fraction of queries with a relevant item in the top K (mgmm's Recall@K)",
+    )
+    pr_points: int = Field(20, ge=2, le=1000)
+    query_chunk: int = Field(256, ge=1, le=1 << 20, description="queries scored at once (bounds memory)")
+
+    @model_validator(mode="after")
+    def _unique(self) -> "EvaluationSpec":
+        for field in ("tasks", "metrics"):
+            values = getattr(self, field)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{field}: {values} lists a name twice")
+        return self
+
+
+def parse_metric_name(name: str) -> tuple[str, int | None]:
+    """'map' -> ('map', None); 'map@100' -> ('map', 100); 'p@50'; 'r@10'."""
+    base, _, cut = name.partition("@")
+    if base not in ("map", "p", "r", "hit") or (base != "map" and not cut):
+        raise ValueError(f"metric {name!r} is not one of map, map@R, p@N, r@K, hit@K")
+    if cut:
+        if not cut.isdigit() or not 0 < int(cut) <= 10**9:
+            raise ValueError(f"metric {name!r}: the cut-off must be a positive integer")
+        return base, int(cut)
+    return base, None
+
+
+# --------------------------------------------------------------------------------------------

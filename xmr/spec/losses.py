@@ -1,0 +1,101 @@
+"""The loss terms of a spec, a discriminated union on `name`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from .common import Modality, Strict
+
+
+class NoParams(Strict):
+    """A loss without parameters (any key is an error)."""
+
+
+class TripletParams(Strict):
+    margin: float = Field(0.2, ge=0)
+    distance: Literal["cosine", "squared_euclidean"] = "cosine"
+    mining: Literal["all", "hardest"] = Field(
+        "all", description="all: mean over every valid triplet; hardest: hardest negative per pair"
+    )
+    directions: list[Literal["i2t", "t2i"]] = Field(default_factory=lambda: ["i2t", "t2i"])
+
+
+class TripletLoss(Strict):
+    """Cross-modal triplet hinge loss; relevance = same category / shared label."""
+
+    name: Literal["triplet"]
+    weight: float = Field(1.0, ge=0)
+    params: TripletParams = TripletParams()
+
+
+class LabelCEParams(Strict):
+    modalities: list[Modality] = Field(default_factory=lambda: ["image", "text"])
+
+
+class LabelCELoss(Strict):
+    """Label prediction from each modality's embedding (softmax CE, or BCE when multi-label)."""
+
+    name: Literal["label_ce"]
+    weight: float = Field(1.0, ge=0)
+    params: LabelCEParams = LabelCEParams()
+
+
+class QuantizationLoss(Strict):
+    """||B - H||^2 between binary codes B and continuous hash outputs H (hashing methods)."""
+
+    name: Literal["quantization"]
+    weight: float = Field(1.0, ge=0)
+    params: NoParams = NoParams()
+
+
+class PairCEParams(Strict):
+    negatives: int = Field(3, ge=1, le=1000, description="unrelated pairs drawn per related pair")
+
+
+class PairCELoss(Strict):
+    """Softmax cross-entropy of the metric network on related / unrelated pairs."""
+
+    name: Literal["pair_ce"]
+    weight: float = Field(1.0, ge=0)
+    params: PairCEParams = PairCEParams()
+
+
+class MultiMarginTripletParams(Strict):
+    margins: list[Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: [0.5, 1.0, 1.5],
+        description="the margin-set alpha_1 < ... < alpha_w (mgmm Definition 1); one value = the "
+        "ordinary single-margin triplet loss")
+    edges: list[float] | None = Field(
+        None, description="interval edges e_1 < ... < e_{w-1} in (0, 1) of the min-max normalised "
+        "squared distance (Eq. 15); default: equal widths k / w (the paper does not give them)")
+    directions: list[Literal["i2t", "t2i"]] = Field(default_factory=lambda: ["i2t", "t2i"])
+
+    @model_validator(mode="after")
+    def _ascending(self) -> "MultiMarginTripletParams":
+        m = self.margins
+        if not m or any(b <= a for a, b in zip(m, m[1:])):
+            raise ValueError(f"margins must be a non-empty, strictly ascending margin-set, got {m}")
+        if self.edges is not None:
+            e = self.edges
+            if len(e) != len(m) - 1:
+                raise ValueError(f"{len(m)} margins need {len(m) - 1} edges, got {len(e)}")
+            if any(not 0 < v < 1 for v in e) or any(b <= a for a, b in zip(e, e[1:])):
+                raise ValueError(f"edges must ascend strictly inside (0, 1), got {e}")
+        return self
+
+
+class MultiMarginTripletLoss(Strict):
+    """mgmm's multi-margin triplet loss (Eqs. 14-18): squared Euclidean distances, each
+    (anchor, negative) pair's margin picked by its batch-normalised distance."""
+
+    name: Literal["multi_margin_triplet"]
+    weight: float = Field(1.0, ge=0)
+    params: MultiMarginTripletParams = MultiMarginTripletParams()
+
+
+LossTerm = Annotated[
+    Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss, MultiMarginTripletLoss],
+    Field(discriminator="name"),
+]

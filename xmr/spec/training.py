@@ -1,0 +1,120 @@
+"""The training part of a spec: phases (a discriminated union on `type`), batch size, seed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from .common import Epochs, Modality, Seed, Strict
+from .losses import LossTerm
+
+
+class OptimizerSpec(Strict):
+    type: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0)
+
+
+class GradientPhase(Strict):
+    """Minibatch gradient descent on the weighted loss terms; checkpoint chosen on val MAP."""
+
+    type: Literal["gradient"]
+    name: str = "joint"
+    epochs: Epochs = 20
+    losses: list[LossTerm] | None = Field(None, description="defaults to the spec's `losses`")
+    trainable: list[str] | None = Field(
+        None, description="module names to update (image, text, label_head, hash_head, "
+        "metric_network); default: all but metric_network"
+    )
+    optimizer: OptimizerSpec = OptimizerSpec()
+    select_on_val: bool = True
+
+
+class CCAPhase(Strict):
+    """Closed-form CCA (scikit-learn) filling the two linear branches."""
+
+    type: Literal["cca"]
+    name: str = "cca"
+    max_iter: int = Field(500, ge=1, le=1_000_000)
+    rank_rtol: float | None = Field(
+        None, ge=0, lt=1, description="directions of a view whose singular value is below this "
+        "fraction of the largest are dropped before CCA (rank detection); default max(n, d) * "
+        "eps(float32); 0 keeps every direction")
+    pca: int | None = Field(None, ge=1, le=65536, description="reduce each view to this many principal "
+                            "components (fitted on train) before CCA; guards against n < d")
+
+
+class RBMPretrainPhase(Strict):
+    """Layer-wise RBM pre-training of MLP branches by contrastive divergence (CD-k), no backprop."""
+
+    type: Literal["rbm_pretrain"]
+    name: str = "rbm"
+    modalities: list[Modality] = Field(default_factory=lambda: ["image", "text"])
+    epochs: Epochs = 5
+    k: int = Field(1, ge=1, le=1000)
+    lr: float = Field(1e-3, gt=0)
+    visible: Literal["gaussian", "bernoulli"] = "gaussian"
+
+
+class CDSettings(Strict):
+    epochs: Epochs = 10
+    k: int = Field(1, ge=1, le=1000, description="Gibbs steps of CD-k")
+    lr: float = Field(1e-3, gt=0)
+
+
+class GradientSettings(Strict):
+    epochs: Epochs = 20
+    lr: float = Field(1e-3, gt=0)
+
+
+class MGMMFramework1Phase(Strict):
+    """mgmm Framework I for both modalities' `mgmm` branches: DBNs by CD-k, merging (Eq. 8),
+    cross-modal joint optimisation (Eqs. 7, 9), the joint RBM by CD-k (Eqs. 10-11) and the
+    softmax-trained fusion network. Everything it trains is frozen afterwards."""
+
+    type: Literal["mgmm_framework1"]
+    name: str = "framework1"
+    dbn: CDSettings = CDSettings()
+    joint: GradientSettings = GradientSettings()
+    joint_rbm: CDSettings = CDSettings()
+    fusion: GradientSettings = GradientSettings()
+
+
+class AlternatingHashPhase(Strict):
+    """Alternate network updates with the closed-form code update B = sign(...)."""
+
+    type: Literal["alternating_hash"]
+    name: str = "hash"
+    rounds: Epochs = 10
+    epochs_per_round: Epochs = 1
+    losses: list[LossTerm] | None = None
+    gamma: float = Field(1.0, ge=0, description="weight of the network outputs in the B update")
+    optimizer: OptimizerSpec = OptimizerSpec()
+
+
+class MetricNetworkPhase(Strict):
+    """Train the metric network on frozen embeddings; evaluation then ranks by its scores."""
+
+    type: Literal["metric_network"]
+    name: str = "metric"
+    epochs: Epochs = 5
+    losses: list[LossTerm] | None = None
+    optimizer: OptimizerSpec = OptimizerSpec()
+
+
+Phase = Annotated[
+    Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, MetricNetworkPhase,
+          MGMMFramework1Phase],
+    Field(discriminator="type"),
+]
+
+
+class TrainingSpec(Strict):
+    phases: list[Phase] = Field(min_length=1)
+    batch_size: int = Field(64, ge=2, le=1 << 20)
+    seed: Seed = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int | None = Field(None, ge=1, le=1024,
+                                    description="torch CPU threads; default: torch's")
