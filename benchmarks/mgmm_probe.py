@@ -6,7 +6,8 @@
 Trains Framework I of the spec (its first phase) on the training split, then fits a logistic
 regression on the training items' outputs of each stage (raw coarse features, DBN outputs O / M,
 joint-optimisation outputs R, joint-RBM h2, fused features; a stage the spec leaves out is not
-probed) and prints its accuracy on the training and test items. Inputs are standardised with training statistics before the probe.
+probed) and prints its accuracy on the training and test items. Inputs are standardised with
+training statistics before the probe.
 """
 
 from __future__ import annotations
