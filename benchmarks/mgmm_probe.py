@@ -25,10 +25,9 @@ from xmr.featurize import Prepared, featurize
 from xmr.model import CrossModalModel
 from xmr.phases.base import PhaseContext
 from xmr.phases.mgmm import mgmm_framework1
-from xmr.pipeline import prepare_step
+from xmr.pipeline import ensure_dataset
 from xmr.spec import load_spec
 from xmr.spec.models import branch_inputs
-from xmr.store.files import stable_hash
 from xmr.store.layout import Store
 
 
@@ -42,9 +41,7 @@ def main() -> None:
     spec = load_spec(args.spec, sets=args.sets)
     torch.manual_seed(spec.training.seed)
     store = Store(Path(args.store))
-    key = f"{spec.dataset.name}-{stable_hash(spec.dataset.model_dump(mode='json'))}"
-    if not (store.dataset_dir(key) / "dataset.json").is_file():
-        prepare_step(store, key, spec.dataset)
+    key = ensure_dataset(store, spec.dataset)  # re-prepared when its source files changed
     prepared = Prepared.open(store, key)
     featuresets = {m: {r: featurize(store, key, spec.features[k])
                        for r, k in branch_inputs(getattr(spec.architecture, m)).items()}
