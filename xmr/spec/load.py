@@ -218,15 +218,14 @@ def data_path(data: Any, loc: tuple) -> str:
     members (``training.phases.0.gradient.epochs``) are dropped (``training.phases.0.epochs``)."""
     parts: list[str] = []
     node = data
-    for i, p in enumerate(loc):
-        last = i == len(loc) - 1
+    for p in loc:
         if isinstance(node, Mapping) and p in node:
             node = node[p]
         elif isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node):
             node = node[p]
         elif isinstance(node, Mapping):
-            if p in (node.get("type"), node.get("name")) and not last:
-                continue  # the discriminator tag of a union member
+            if p in (node.get("type"), node.get("name")):
+                continue  # the discriminator tag of a union member (last: a model-level error)
             if _looks_like_type(p):
                 continue  # the member name of a plain union (`str | ProtocolSpec`)
             node = None
