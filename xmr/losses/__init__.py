@@ -1,6 +1,6 @@
 """Registered loss terms (`xmr list losses`); each spec term is `{name, weight, params}`."""
 
-from . import label_ce, multi_margin, pair_ce, quantization, triplet  # noqa: F401  (registration)
+from . import label_ce, multi_margin, multiscale, pair_ce, quantization, triplet  # noqa: F401  (registration)
 from .base import LOSSES, Batch, Loss
 
 __all__ = ["LOSSES", "Batch", "Loss", "build_losses"]

@@ -95,7 +95,41 @@ class MultiMarginTripletLoss(Strict):
     params: MultiMarginTripletParams = MultiMarginTripletParams()
 
 
+class MultiScaleMetricParams(Strict):
+    alpha: float = Field(0.4, ge=0, le=1, description="weight of the similarity term; the "
+                         "dissimilarity (slack) term gets beta = 1 - alpha (Eqs. 7-10)")
+    c: float = Field(1.0, gt=0, description="squared distance dissimilar pairs are pushed beyond")
+    lambda_inter: float = Field(0.6, ge=0, le=1, description="lambda_1: image-text pairs (L_IT)")
+    lambda_image: float = Field(0.2, ge=0, le=1, description="lambda_2: image-image pairs (L_I)")
+    lambda_text: float = Field(0.2, ge=0, le=1, description="lambda_3: text-text pairs (L_T)")
+    similarity: Literal["multiscale", "binary", "instance"] = Field(
+        "multiscale", description="multiscale: cosine of label vectors (Eqs. 3-5); binary: 1 "
+        "when a label is shared (MS-DMML-bin on multi-label data); instance: 1 only for an item's "
+        "own pair (MS-DMML-bin on single-label data)")
+    reduction: Literal["sum", "mean"] = Field(
+        "sum", description="sum over the batch's pairs, as Eqs. 8-10 write it, or their mean")
+
+    @model_validator(mode="after")
+    def _lambdas_sum_to_one(self) -> "MultiScaleMetricParams":
+        total = self.lambda_inter + self.lambda_image + self.lambda_text
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"lambda_inter + lambda_image + lambda_text must be 1 (Eq. 11), got "
+                             f"{self.lambda_inter} + {self.lambda_image} + {self.lambda_text} = "
+                             f"{total:g}")
+        return self
+
+
+class MultiScaleMetricLoss(Strict):
+    """msdmml's multi-scale metric loss (Eqs. 3-11): inter- and intra-modal pairs, pulled
+    together by label-vector similarity, dissimilar pairs pushed beyond c with a slack."""
+
+    name: Literal["multiscale_metric"]
+    weight: float = Field(1.0, ge=0)
+    params: MultiScaleMetricParams = MultiScaleMetricParams()
+
+
 LossTerm = Annotated[
-    Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss, MultiMarginTripletLoss],
+    Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss, MultiMarginTripletLoss,
+          MultiScaleMetricLoss],
     Field(discriminator="name"),
 ]
