@@ -27,6 +27,10 @@ def test_xmr_run_scenes_writes_metrics(tiny_store, tmp_path, capsys):
         assert set(t) == {"map", "map@100", "p@50", "r@10"} and 0 <= t["map"] <= 1
     plots = tiny_store / "plots" / "scenes_deep"
     assert sorted(p.name for p in plots.iterdir()) == ["pr_i2i.csv", "pr_i2t.csv", "pr_t2i.csv", "pr_t2t.csv"]
+    # the mAP@R curve (msdmml Figs. 4-6): R = 50 ... 500, each point the metric map@R would give
+    curve = (tiny_store / "curves" / "scenes_deep" / "map_at_r_i2t.csv").read_text().splitlines()
+    assert curve[0] == "R,map" and [int(r.split(",")[0]) for r in curve[1:]] == list(range(50, 501, 50))
+    assert float(curve[2].split(",")[1]) == pytest.approx(m["tasks"]["i2t"]["map@100"], abs=1e-6)
     assert main(["sql", "SELECT count(*) AS n FROM results WHERE experiment='scenes_deep'",
                  "--store", str(tiny_store)]) == 0
     assert "16" in capsys.readouterr().out

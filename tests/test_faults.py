@@ -61,9 +61,9 @@ def test_a_kill_at_any_write_point_loses_nothing(tmp_path):
     points = [ln.split(" ", 2)[2] for ln in base.stderr.splitlines() if ln.startswith("RENAME ")
               and f"{tmp_path / 'base'}/" in ln]  # not the --metrics-out copy
     stages = {s for p in points for s in ("datasets", "features", "experiments", "metrics", "plots",
-                                          "results", "catalog.duckdb") if f"/{s}" in p}
-    assert stages == {"datasets", "features", "experiments", "metrics", "plots", "results",
-                      "catalog.duckdb"}, points
+                                          "curves", "results", "catalog.duckdb") if f"/{s}" in p}
+    assert stages == {"datasets", "features", "experiments", "metrics", "plots", "curves",
+                      "results", "catalog.duckdb"}, points
     for k in range(1, len(points) + 1):
         store = tmp_path / f"kill{k}"
         res = _driver(_args(store, root), k)

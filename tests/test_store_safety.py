@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_unsafe_names_never_become_paths(tmp_path, name):
     store = Store(tmp_path)
     for method in (store.dataset_dir, store.experiment_dir, store.metrics_path, store.plots_dir,
-                   store.results_dir, store.features_dir):
+                   store.curves_dir, store.results_dir, store.features_dir):
         with pytest.raises(ValueError, match="not a safe name"):
             method(name)
     with pytest.raises(ValueError, match="not a safe name"):

@@ -201,15 +201,17 @@ def evaluate_step(store: Store, name: str) -> dict:
     splits["retrieval"] = np.setdiff1d(np.arange(items.num_rows), splits["test"])
     network = load_model(exp_dir, spec).metric_network if protocol.distance == "learned" else None
     ev = spec.evaluation
-    results = score_splits(reps, category, labels, splits, "test", protocol, ev.tasks, ev.metrics,
-                           ev.pr_points, ev.query_chunk, metric_network=network)
+    curve = [f"map@{r}" for r in ev.map_curve]
+    results = score_splits(reps, category, labels, splits, "test", protocol, ev.tasks,
+                           list(dict.fromkeys(ev.metrics + curve)), ev.pr_points, ev.query_chunk,
+                           metric_network=network)
     metrics = {
         "experiment": name,
         "protocol": protocol.model_dump(mode="json"),
         "queries": {"split": "test", "count": int(len(splits["test"]))},
         "database": {"split": protocol.database,
                      "count": int(len(splits[protocol.database]))},
-        "tasks": {t: {m: round(v, 6) for m, v in r.metrics.items()} for t, r in results.items()},
+        "tasks": {t: {m: round(r.metrics[m], 6) for m in ev.metrics} for t, r in results.items()},
         "empty_queries": {t: r.n_empty for t, r in results.items()},
         "average": {"map": round(float(np.mean([results[t].metrics["map"] for t in results
                                                 if "map" in results[t].metrics] or [np.nan])), 6)},
@@ -223,6 +225,13 @@ def evaluate_step(store: Store, name: str) -> dict:
                 w.writerow(["rank", "recall", "precision"])
                 for row in zip(r.pr["rank"], r.pr["recall"], r.pr["precision"]):
                     w.writerow([int(row[0]), f"{row[1]:.6f}", f"{row[2]:.6f}"])
+    with atomic_dir(store.curves_dir(name)) as tmp:
+        for t, r in results.items():
+            with open(tmp / f"map_at_r_{t}.csv", "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["R", "map"])
+                for cut, m in zip(ev.map_curve, curve):
+                    w.writerow([cut, f"{r.metrics[m]:.6f}"])
     ids = np.asarray(items.column("item_id").to_pylist())[splits["test"]]
     with atomic_dir(store.results_dir(name)) as tmp:
         rows = {"task": [], "query_item_id": [], **{m: [] for m in ev.metrics}}

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import Registry
-from ..spec.models import ConvNetBranch, LinearBranch, MLPBranch, UnitPoolBranch
+from ..spec.models import CNNBranch, ConvNetBranch, LinearBranch, MLPBranch, UnitPoolBranch
 
 BRANCHES: Registry[type[nn.Module]] = Registry("branch")
 
@@ -47,6 +47,14 @@ def mlp(sizes: list[int], activation: str, dropout: float = 0.0, batch_norm: boo
     return nn.Sequential(*layers)
 
 
+def normal_init(module: nn.Module, std: float) -> None:
+    """Every linear layer's weights from N(0, std^2), biases 0."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, 0.0, std)
+            nn.init.zeros_(layer.bias)
+
+
 class Branch(nn.Module):
     out_dim: int
     normalize: bool
@@ -62,7 +70,9 @@ class MLP(Branch):
     def __init__(self, spec: MLPBranch, in_dim: int):
         super().__init__()
         self.net = mlp([in_dim, *spec.hidden, spec.out], spec.activation, spec.dropout,
-                       spec.batch_norm)
+                       spec.batch_norm, last_activation=spec.out_activation)
+        if spec.init_std is not None:
+            normal_init(self.net, spec.init_std)
         self.out_dim, self.normalize = spec.out, spec.normalize
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,6 +142,59 @@ class ConvNet(Branch):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.view(-1, 3, self.side, self.side).float() / 127.5 - 1.0
         return self.finish(self.head(self.features(x)))
+
+
+@BRANCHES.register("cnn")
+class CNN(Branch):
+    """A pretrained CNN over stored uint8 pixels (3 x s x s), fine-tuned end to end, then FC
+    layers: random crops in training, the centre crop in evaluation (msdmml 4.2)."""
+
+    def __init__(self, spec: CNNBranch, in_dim: int):
+        super().__init__()
+        from ..pretrained import IMAGENET_MEAN, IMAGENET_STD, POOLED_DIMS, pooled_cnn
+
+        side = int(round((in_dim / 3) ** 0.5))
+        if 3 * side * side != in_dim:
+            raise ValueError(f"a cnn branch needs a `pixels` feature set; got dimension {in_dim}")
+        if spec.crop > side:
+            raise ValueError(f"cnn branch: crop {spec.crop} is larger than the stored pixels "
+                             f"({side} x {side}); raise the pixels extractor's `size`")
+        self.side, self.crop = side, spec.crop
+        self.backbone = pooled_cnn(f"architecture (cnn branch, {spec.backbone})", spec.backbone,
+                                   spec.weights)
+        self.head = mlp([POOLED_DIMS[spec.backbone], *spec.hidden, spec.out], spec.activation,
+                        spec.dropout, last_activation=spec.out_activation)
+        if spec.init_std is not None:
+            normal_init(self.head, spec.init_std)
+        self.register_buffer("mean", torch.from_numpy(IMAGENET_MEAN).view(1, 3, 1, 1) * 255,
+                             persistent=False)
+        self.register_buffer("std", torch.from_numpy(IMAGENET_STD).view(1, 3, 1, 1) * 255,
+                             persistent=False)
+        self.out_dim, self.normalize = spec.out, spec.normalize
+
+    def crops(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, crop, crop) float crops of the stored squares: random offsets per image in
+        training (torch's seeded generator), the centre in evaluation."""
+        x = x.view(-1, 3, self.side, self.side)
+        room = self.side - self.crop
+        if not self.training or room == 0:
+            o = room // 2
+            return x[:, :, o:o + self.crop, o:o + self.crop].float()
+        offsets = torch.randint(0, room + 1, (len(x), 2)).tolist()
+        return torch.stack([x[i, :, r:r + self.crop, c:c + self.crop]
+                            for i, (r, c) in enumerate(offsets)]).float()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (self.crops(x) - self.mean) / self.std
+        if any(p.requires_grad for p in self.backbone.parameters()):
+            h = self.backbone(x)
+        else:  # frozen: evaluation-mode batch norm, no graph
+            mode = self.backbone.training
+            self.backbone.eval()
+            with torch.no_grad():
+                h = self.backbone(x)
+            self.backbone.train(mode)
+        return self.finish(self.head(h))
 
 
 def build_branch(spec, in_dim: int | dict[str, int]) -> Branch:

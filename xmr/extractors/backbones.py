@@ -18,7 +18,8 @@ from pydantic import Field
 
 from ..spec.models import Seed
 from .base import ExtractorParams, register
-from .image import IMAGENET_MEAN, IMAGENET_STD, TorchImageExtractor, weights_path
+from ..pretrained import IMAGENET_MEAN, IMAGENET_STD, torchvision_model, weights_path
+from .image import TorchImageExtractor
 
 
 class BackboneParams(ExtractorParams):
@@ -37,7 +38,8 @@ class TorchvisionBackbone(TorchImageExtractor):
     out_dim: ClassVar[int]
 
     def weights_file(self) -> Path:
-        return weights_path(self.name, self.params.weights, f"torchvision {self.arch} state dict")
+        return weights_path(f"extractor {self.name}", self.params.weights,
+                            f"torchvision {self.arch} state dict")
 
     @property
     def dim(self) -> int:
@@ -46,22 +48,7 @@ class TorchvisionBackbone(TorchImageExtractor):
     def _network(self):
         import torch
 
-        from ..compat.torchvision import import_torchvision
-
-        tv = import_torchvision()
-        path = self.weights_file()
-        model = getattr(tv.models, self.arch)(weights=None)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001  (any unreadable file)
-            raise ValueError(f"extractor {self.name}: cannot read weights {path} ({exc})") from None
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        result = model.load_state_dict(state, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise ValueError(f"extractor {self.name}: {path} is not a torchvision {self.arch} state "
-                             f"dict (missing {result.missing_keys[:3]}, unexpected "
-                             f"{result.unexpected_keys[:3]})")
+        model = torchvision_model(f"extractor {self.name}", self.arch, self.params.weights)
         torch.manual_seed(self.params.seed)
         return self._head(model, torch.nn)
 

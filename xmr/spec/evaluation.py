@@ -55,11 +55,15 @@ class EvaluationSpec(Strict):
         "fraction of queries with a relevant item in the top K (mgmm's Recall@K)",
     )
     pr_points: int = Field(20, ge=2, le=1000)
+    map_curve: list[Annotated[int, Field(ge=1, le=10**9)]] = Field(
+        default_factory=lambda: list(range(50, 501, 50)), min_length=1,
+        description="the R values of the mAP@R curve written per task as a DVC plot "
+        "(msdmml Figs. 4-6: 50 ... 500 step 50)")
     query_chunk: int = Field(256, ge=1, le=1 << 20, description="queries scored at once (bounds memory)")
 
     @model_validator(mode="after")
     def _unique(self) -> "EvaluationSpec":
-        for field in ("tasks", "metrics"):
+        for field in ("tasks", "metrics", "map_curve"):
             values = getattr(self, field)
             if len(set(values)) != len(values):
                 raise ValueError(f"{field}: {values} lists a name twice")

@@ -351,6 +351,28 @@ def feature_problems(key: str, feat, dataset: str | None = None) -> list[str]:
     return out
 
 
+def pixel_problems(spec: ExperimentSpec) -> list[str]:
+    """Branches trained from pixels (`cnn`, `convnet`) read a whole-item `pixels` feature set, and
+    a `cnn` crop fits inside its stored squares."""
+    from ..extractors.image import PixelsParams
+
+    out = []
+    for modality in ("image", "text"):
+        branch = getattr(spec.architecture, modality)
+        if branch.type not in ("cnn", "convnet"):
+            continue
+        feat = spec.features[branch.input]
+        if feat.extractor != "pixels" or feat.granularity.type != "whole":
+            out.append(f"architecture.{modality}.input: a {branch.type} branch reads pixels; "
+                       f"{branch.input!r} is {feat.extractor} ({feat.granularity.type})")
+            continue
+        size = PixelsParams.model_validate(feat.params).size
+        if branch.type == "cnn" and branch.crop > size:
+            out.append(f"architecture.{modality}.crop: {branch.crop} is larger than feature "
+                       f"{branch.input!r}'s pixel size {size}")
+    return out
+
+
 def _check_registered_names(spec: ExperimentSpec, source: str) -> None:
     """Names and parameters that resolve through registries (datasets, extractors, protocols).
 
@@ -361,6 +383,8 @@ def _check_registered_names(spec: ExperimentSpec, source: str) -> None:
     problems = [f"  {p}" for p in dataset_problems(spec.dataset)]
     for key, feat in spec.features.items():
         problems += [f"  {p}" for p in feature_problems(key, feat, spec.dataset.name)]
+    if not problems:
+        problems += [f"  {p}" for p in pixel_problems(spec)]
     proto = spec.evaluation.protocol
     if isinstance(proto, str) and proto not in PROTOCOLS:
         problems.append(f"  evaluation.protocol: unknown protocol {proto!r}; "

@@ -6,7 +6,8 @@
   features/<dataset>/<fs>/ arrays.zarr (data [+ offsets]), provenance.json,
                            units.parquet for fine-grained sets                    (featurize)
   experiments/<exp>/       model.pt, spec.json, embeddings.zarr, train_log.json    (train)
-  metrics/<exp>.json, plots/<exp>/pr_<task>.csv, results/<exp>/per_query.parquet  (evaluate)
+  metrics/<exp>.json, plots/<exp>/pr_<task>.csv, curves/<exp>/map_at_r_<task>.csv,
+  results/<exp>/per_query.parquet  (evaluate)
   tuning/<exp>/            study.db (Optuna), trials.parquet, tuning.json         (xmr tune)
   catalog.duckdb           a DuckDB index over all of the above (rebuilt, never edited)
 ```
@@ -52,6 +53,9 @@ class Store:
 
     def plots_dir(self, experiment: str) -> Path:
         return self.root / "plots" / check_component(experiment, "experiment")
+
+    def curves_dir(self, experiment: str) -> Path:
+        return self.root / "curves" / check_component(experiment, "experiment")
 
     def results_dir(self, experiment: str) -> Path:
         return self.root / "results" / check_component(experiment, "experiment")
