@@ -115,6 +115,24 @@ def test_mirflickr_official_dcmh_recipe(tmp_path):
         _prep(tmp_path, "mirflickr25k", root, out="x")
 
 
+def test_mirflickr_official_msdmml_recipe(tmp_path):
+    """msdmml: the 24 labels plus the strict _r1 ones, the most frequent tags, pairs without a
+    label or a kept tag dropped."""
+    root = layouts.mirflickr_official(tmp_path / "mir")
+    (root / "annotations" / "sky_r1.txt").write_text("3\n8\n")
+    (root / "annotations" / "dog_r1.txt").write_text("7\n")  # im7 gets its only label here
+    meta, items, _ = _prep(tmp_path, "mirflickr25k", root,
+                           params={"recipe": "msdmml", "top_tags": 3})
+    names = meta["label_names"]
+    assert len(names) == 24 + len(layouts.MIR_LABELS) and names[24:26] == ["animals_r1", "baby_r1"]
+    # tags by images using them: sky 5, dog 3, blue 2 / park 2 (tie -> blue); 'park' is dropped
+    assert [it["item_id"] for it in items] == ["1", "2", "3", "4", "6", "7", "8"]
+    by_id = {it["item_id"]: it for it in items}
+    assert by_id["7"]["tags"] == ["blue"] and by_id["7"]["labels"] == [names.index("dog_r1")]
+    assert by_id["2"]["tags"] == ["dog"]
+    assert names.index("sky_r1") in by_id["8"]["labels"]
+
+
 def test_mirflickr_dcmh_mat_release(tmp_path):
     root, imgs = layouts.mirflickr_dcmh(tmp_path / "mir")
     meta, items, _ = _prep(tmp_path, "mirflickr25k", root,
@@ -160,6 +178,12 @@ def test_nus_wide_recipes(tmp_path):
     assert meta["multilabel"] and meta["n_items"] == 35  # image 5 has no tags
     meta, _, _ = _prep(tmp_path, "nus_wide", root, out="t", params={"recipe": "nus21", "top_concepts": 4})
     assert meta["label_names"] == ["animal", "clouds", "sky", "window"]  # 4 most frequent, list order
+    # msdmml: draws from the official train (24 images, 23 kept) and test (12) lists, val counted
+    meta, items, _ = _prep(tmp_path, "nus_wide", root, {"recipe": "official", "n_val": 4}, out="d",
+                           params={"recipe": "nus81", "draw_train": 14, "draw_test": 10})
+    assert meta["split_counts"] == {"train": 10, "val": 4, "test": 10}
+    with pytest.raises(DatasetError, match="draw_test=20, but only 12"):
+        _prep(tmp_path, "nus_wide", root, out="e", params={"recipe": "nus81", "draw_test": 20})
     ch, _ = _precomputed("nus_wide", root, "ch", tmp_path / "a", params={"recipe": "nus81"})
     assert ch.shape == (35, 64)
     tags, _ = _precomputed("nus_wide", root, "tags1k", tmp_path / "a", params={"recipe": "nus81"})

@@ -129,3 +129,131 @@ def test_lambdas_must_sum_to_one():
     with pytest.raises(ValidationError, match="must be 1"):
         MultiScaleMetricParams(lambda_inter=0.5, lambda_image=0.5, lambda_text=0.5)
     MultiScaleMetricParams(lambda_inter=0.0, lambda_image=0.5, lambda_text=0.5)
+
+
+# --------------------------------------------------------------------------- the pixel branch
+
+
+def _cnn(crop=32, side=40, batch_norm="frozen"):
+    from xmr.branches import build_branch
+    from xmr.spec.models import CNNBranch
+
+    spec = CNNBranch(type="cnn", crop=crop, hidden=[16], out=8, out_activation=True, init_std=0.02,
+                     batch_norm=batch_norm)
+    return build_branch(spec, 3 * side * side)
+
+
+def test_cnn_branch_random_crops_in_training_centre_in_evaluation():
+    branch = _cnn()
+    x = torch.randint(0, 256, (4, 3 * 40 * 40), dtype=torch.uint8)
+    branch.eval()
+    centre = branch.crops(x)
+    assert centre.shape == (4, 3, 32, 32)
+    assert torch.equal(centre, x.view(4, 3, 40, 40)[:, :, 4:36, 4:36].float())
+    branch.train()
+    torch.manual_seed(0)
+    crops = [branch.crops(x) for _ in range(3)]
+    assert not all(torch.equal(c, crops[0]) for c in crops[1:])
+    head = branch.head
+    assert all(float(m.bias.abs().max()) == 0 and 0.01 < float(m.weight.std()) < 0.03
+               for m in head if isinstance(m, torch.nn.Linear))
+    assert isinstance(head[-1], torch.nn.ReLU)  # out_activation
+
+
+@pytest.mark.parametrize("batch_norm", ["frozen", "batch"])
+def test_cnn_branch_frozen_backbone_stays_frozen_and_fine_tuning_moves_it(batch_norm):
+    x = torch.randint(0, 256, (8, 3 * 40 * 40), dtype=torch.uint8)
+    for frozen in (True, False):
+        torch.manual_seed(0)
+        branch = _cnn(batch_norm=batch_norm).train()
+        assert branch.training and branch.backbone.training == (batch_norm == "batch")
+        before = {k: v.clone() for k, v in branch.backbone.state_dict().items()}
+        for p in branch.backbone.parameters():
+            p.requires_grad_(not frozen)
+        params = [p for p in branch.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=1e-2)
+        branch(x).sum().backward()
+        opt.step()
+        after = branch.backbone.state_dict()
+        changed = {k for k in before if not torch.equal(before[k], after[k])}
+        assert bool(changed) != frozen
+        stats = {k for k in before if k.endswith(("running_mean", "running_var"))}
+        # running statistics move only when fine-tuned in batch mode
+        assert bool(changed & stats) == (not frozen and batch_norm == "batch")
+
+
+def test_cnn_crop_larger_than_stored_pixels_is_a_spec_error():
+    from xmr.spec.load import SpecError, load_spec
+
+    with pytest.raises(SpecError, match="architecture.image.crop: 120 is larger than feature "
+                                        "'image''s pixel size 112"):
+        load_spec("specs/msdmml/scenes_pixels.yaml", sets=["features.image.params.size=112",
+                                                           "architecture.image.crop=120"])
+    with pytest.raises(SpecError, match="a cnn branch reads pixels"):
+        load_spec("specs/msdmml/scenes_pixels.yaml",
+                  sets=["features.image={extractor: efficientnet_lite0}"])
+
+
+# --------------------------------------------------------------------------- specs, end to end
+
+
+def _fixture(name, tmp_path):
+    import layouts
+
+    if name == "wikipedia":
+        return layouts.wikipedia(tmp_path / "wiki"), ["dataset.split.n_val=6"]
+    if name == "nus_wide":
+        return layouts.nus_wide(tmp_path / "nus"), [
+            "dataset.params.draw_train=20", "dataset.params.draw_test=10",
+            "dataset.split.n_val=4"]
+    if name == "mirflickr25k":  # 6 of the 8 images have a label and a tag
+        return layouts.mirflickr_official(tmp_path / "mir"), [
+            "dataset.split.n_train=3", "dataset.split.n_val=1", "dataset.split.n_test=2"]
+    return None, ["dataset.params.n_items=40", "dataset.params.image_size=48"]
+
+
+@pytest.mark.parametrize("spec, dataset", [("wikipedia", "wikipedia"), ("nus_wide", "nus_wide"),
+                                           ("mirflickr25k", "mirflickr25k"),
+                                           ("scenes_pixels", "scenes")])
+def test_shipped_specs_run_end_to_end_on_fixture_layouts(spec, dataset, tmp_path):
+    """Each msdmml spec, on a small tree in its dataset's official layout: it prepares,
+    featurizes, trains and scores every task (one epoch, small pixels)."""
+    import json
+
+    from xmr.cli import main
+
+    root, sets = _fixture(dataset, tmp_path)
+    if root is not None:
+        sets.append(f"dataset.root={root}")
+    if spec != "wikipedia":
+        sets += ["features.image.params.size=40", "architecture.image.crop=32"]
+    out = tmp_path / "m.json"
+    sets += ["training.phases.0.epochs=1", "training.batch_size=8"]
+    args = ["run", f"specs/msdmml/{spec}.yaml", "--store", str(tmp_path / "store"),
+            "--metrics-out", str(out)]
+    assert main(args + [a for s in sets for a in ("--set", s)]) == 0
+    m = json.loads(out.read_text())
+    assert set(m["tasks"]) == {"i2t", "t2i", "i2i", "t2t"}
+    assert all(0 <= v["map@100"] <= 1 for v in m["tasks"].values())
+
+
+def test_lr_scale_puts_named_modules_in_their_own_group():
+    from xmr.phases.base import make_optimizer
+    from xmr.spec.models import OptimizerSpec
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+
+        def module_by_name(self, name):
+            return getattr(self, name)
+
+    model = Model()
+    opt = make_optimizer(model.parameters(), OptimizerSpec(lr=1e-3, lr_scale={"b": 0.1}), model)
+    lrs = sorted((g["lr"], len(g["params"])) for g in opt.param_groups)
+    assert lrs == [(pytest.approx(1e-4), 2), (1e-3, 2)]
+    for p in model.b.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(ValueError, match="module 'b' has no parameter that this phase trains"):
+        make_optimizer(model.parameters(), OptimizerSpec(lr_scale={"b": 0.1}), model)

@@ -160,6 +160,7 @@ class CNN(Branch):
             raise ValueError(f"cnn branch: crop {spec.crop} is larger than the stored pixels "
                              f"({side} x {side}); raise the pixels extractor's `size`")
         self.side, self.crop = side, spec.crop
+        self.frozen_bn = spec.batch_norm == "frozen"
         self.backbone = pooled_cnn(f"architecture (cnn branch, {spec.backbone})", spec.backbone,
                                    spec.weights)
         self.head = mlp([POOLED_DIMS[spec.backbone], *spec.hidden, spec.out], spec.activation,
@@ -183,6 +184,12 @@ class CNN(Branch):
         offsets = torch.randint(0, room + 1, (len(x), 2)).tolist()
         return torch.stack([x[i, :, r:r + self.crop, c:c + self.crop]
                             for i, (r, c) in enumerate(offsets)]).float()
+
+    def train(self, mode: bool = True) -> "CNN":
+        super().train(mode)
+        if self.frozen_bn:  # evaluation-mode backbone, also while it is fine-tuned
+            self.backbone.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (self.crops(x) - self.mean) / self.std

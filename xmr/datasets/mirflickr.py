@@ -2,12 +2,15 @@
 potential labels. Two layouts, picked by ``dataset.params.layout`` (default ``auto``):
 
 - ``official``: ``mirflickr/im<N>.jpg``, ``mirflickr/meta/tags/tags<N>.txt`` (one tag per line)
-  and the annotation files ``<label>.txt`` (image numbers, one per line; the ``_r1`` "relevant"
-  variants and ``README.txt`` are ignored) in ``annotations/`` (or the root). ``recipe: dcmh``
-  keeps the images with at least one label and at least one tag used by ``min_tag_images`` (20)
-  images or more, the rule DCMH describes for its release (20,015 pairs; the count this rule
-  gives on the official files was not checked here, the images being absent); ``recipe: all``
-  keeps every image.
+  and the annotation files ``<label>.txt`` (image numbers, one per line) in ``annotations/`` (or
+  the root). ``recipe: dcmh`` keeps the images with at least one of the 24 labels and at least
+  one tag used by ``min_tag_images`` (20) images or more, the rule DCMH describes for its release
+  (20,015 pairs; the count this rule gives on the official files was not checked here, the images
+  being absent); ``recipe: all`` keeps every image with the 24 labels. ``recipe: msdmml``
+  (Hua et al. 2020, 4.1) adds the strict ``<label>_r1.txt`` annotations as labels of their own
+  (24 + 14 = 38), keeps each image's tags among the ``top_tags`` (2,000) most frequent ones (by
+  the number of images using them) and drops the images left without a label or a tag (the paper
+  reports 21,093; not checked here, the official files being absent). ``README.txt`` is ignored.
 - ``dcmh``: the DCMH ``.mat`` release: ``mirflickr25k-lall.mat`` (``LAll``, N x 24 labels),
   ``mirflickr25k-yall.mat`` (``YAll``, N x 1386 tag bag-of-words, offered as the precomputed set
   ``yall``) and, when present, ``mirflickr25k-iall.mat`` (``IAll``, the images, written to the
@@ -49,9 +52,11 @@ class MirFlickr25k(DatasetSource):
 
     class Params(DatasetParams):
         layout: Literal["auto", "official", "dcmh"] = "auto"
-        recipe: Literal["dcmh", "all"] = Field("dcmh", description="official layout: which pairs")
-        min_tag_images: int = Field(20, ge=1, description="official layout: tags kept when used "
+        recipe: Literal["dcmh", "all", "msdmml"] = Field(
+            "dcmh", description="official layout: which pairs and labels")
+        min_tag_images: int = Field(20, ge=1, description="recipe dcmh: tags kept when used "
                                     "by at least this many images")
+        top_tags: int = Field(2000, ge=1, description="recipe msdmml: the most frequent tags kept")
 
     def load(self, spec: DatasetSpec, root: Path | None, workdir: Path) -> LoadedDataset:
         assert root is not None
@@ -63,8 +68,6 @@ class MirFlickr25k(DatasetSource):
             return self._load_dcmh(root, workdir)
         if layout != "official":
             raise ValueError(f"dataset.params.layout: {layout!r} is not auto, official or dcmh")
-        if p["recipe"] not in ("dcmh", "all"):
-            raise ValueError(f"dataset.params.recipe: {p['recipe']!r} is not dcmh or all")
         return self._load_official(root, p, MissingFiles(self.name, spec.partial))
 
     def _load_official(self, root: Path, p: dict, missing: MissingFiles) -> LoadedDataset:
@@ -75,7 +78,10 @@ class MirFlickr25k(DatasetSource):
         if not numbers:
             raise DatasetError(f"mirflickr25k: no im<N>.jpg images in {images}")
         labels: dict[int, list[int]] = {n: [] for n in numbers}
-        for j, label in enumerate(LABELS):
+        names = list(LABELS)
+        if p["recipe"] == "msdmml":  # the strict (_r1) annotations as labels of their own
+            names += sorted(f.stem for f in ann_dir.glob("*_r1.txt"))
+        for j, label in enumerate(names):
             path = ann_dir / f"{label}.txt"
             for lineno, line in enumerate(read_lines(self.name, path, "annotation file"), 1):
                 if not line.isdigit():
@@ -92,12 +98,15 @@ class MirFlickr25k(DatasetSource):
             raw = missing.text(str(n), path, "tags")
             tags[n] = [t.strip() for t in (raw or "").splitlines() if t.strip()]
         vocab = None
-        if p["recipe"] == "dcmh":
+        if p["recipe"] in ("dcmh", "msdmml"):
             counts: dict[str, int] = {}
             for ts in tags.values():
                 for t in set(ts):
                     counts[t] = counts.get(t, 0) + 1
-            vocab = {t for t, c in counts.items() if c >= p["min_tag_images"]}
+            if p["recipe"] == "dcmh":
+                vocab = {t for t, c in counts.items() if c >= p["min_tag_images"]}
+            else:  # by frequency, ties by tag
+                vocab = set(sorted(counts, key=lambda t: (-counts[t], t))[: p["top_tags"]])
         items = []
         for n in numbers:
             ts = tags[n] if vocab is None else [t for t in tags[n] if t in vocab]
@@ -106,8 +115,8 @@ class MirFlickr25k(DatasetSource):
             items.append(Item(item_id=str(n), category=-1, labels=labels[n], text=" ".join(ts),
                               tags=ts, image_path=missing.image(str(n), images / f"im{n}.jpg"),
                               units=[Unit("tag", text=t) for t in ts]))
-        return LoadedDataset(items, [], LABELS, True, f"{root.resolve()} (official, {p['recipe']})",
-                             {f"{lab}.txt": sha256_file(ann_dir / f"{lab}.txt") for lab in LABELS},
+        return LoadedDataset(items, [], names, True, f"{root.resolve()} (official, {p['recipe']})",
+                             {f"{lab}.txt": sha256_file(ann_dir / f"{lab}.txt") for lab in names},
                              missing.rows)
 
     def _load_dcmh(self, root: Path, workdir: Path) -> LoadedDataset:

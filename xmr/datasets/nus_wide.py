@@ -16,7 +16,9 @@
 ``dataset.params.recipe`` selects the papers' subsets (items keep the image-list order):
 
 - ``all``: every image with at least one concept (multi-label over 81);
-- ``nus81``: ... and at least one tag of the 1k list (msdmml);
+- ``nus81``: ... and at least one tag of the 1k list (msdmml); ``draw_train`` / ``draw_test``
+  items drawn with ``seed`` from the official train / test lists (msdmml: 22,000, of which the
+  split's ``n_val`` 2,000 validate, and 10,000);
 - ``nus21``: labels restricted to the 21 most frequent concepts, images with at least one (dmsfh);
 - ``nus10k``: images with exactly one concept, from the 10 concepts that have the most such
   images, ``per_class`` (1,000) drawn per concept with ``seed`` (uncsm's NUS-WIDE-10k; with
@@ -79,6 +81,10 @@ class NusWide(DatasetSource):
         concepts: list[str] = Field(default_factory=lambda: list(MGMM_CONCEPTS), min_length=1,
                                     description="nus5k_mgmm: the concepts used")
         top_concepts: int = Field(21, ge=1, le=81, description="nus21: most frequent concepts")
+        draw_train: int | None = Field(None, ge=1, description="nus81: items drawn from the "
+                                       "official train list (msdmml: 22,000); null: all")
+        draw_test: int | None = Field(None, ge=1, description="nus81: items drawn from the "
+                                      "official test list (msdmml: 10,000); null: all")
         seed: Seed = 0
 
     def _image_list(self, root: Path) -> list[str]:
@@ -134,6 +140,16 @@ class NusWide(DatasetSource):
             keep[rng.choice(candidates, p["n_items"], replace=False)] = True
             category = labels.argmax(1)
         official = self._official_split(root, paths)
+        if recipe == "nus81":
+            for part in ("train", "test"):
+                want = p[f"draw_{part}"]
+                if want is None:
+                    continue
+                rows = np.array([i for i in np.flatnonzero(keep) if official.get(paths[i]) == part])
+                if len(rows) < want:
+                    raise DatasetError(f"nus_wide: draw_{part}={want}, but only {len(rows)} images "
+                                       f"of the official {part} list have a concept and a tag")
+                keep[np.setdiff1d(rows, rng.choice(rows, want, replace=False))] = False
         missing = MissingFiles(self.name, spec.partial)
         image_root = root / "Flickr"
         items = []

@@ -33,15 +33,31 @@ class PhaseContext:
 PHASES: Registry[Callable[[PhaseContext, object], dict]] = Registry("phase")
 
 
-def make_optimizer(params, spec: OptimizerSpec) -> torch.optim.Optimizer:
+def make_optimizer(params, spec: OptimizerSpec, model: CrossModalModel | None = None
+                   ) -> torch.optim.Optimizer:
+    """The optimizer over the ``params`` that need a gradient; ``spec.lr_scale`` puts the
+    parameters of the modules it names (of ``model``) in groups of their own."""
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("this phase has no trainable parameters")
+    groups, taken = [], set()
+    for name, scale in spec.lr_scale.items():
+        if model is None:
+            raise ValueError("optimizer.lr_scale needs the model to find modules by name")
+        wanted = {id(p) for p in model.module_by_name(name).parameters()}
+        group = [p for p in params if id(p) in wanted and id(p) not in taken]
+        if not group:
+            raise ValueError(f"optimizer.lr_scale: module {name!r} has no parameter that this "
+                             "phase trains (see the phase's `trainable`)")
+        taken |= {id(p) for p in group}
+        groups.append({"params": group, "lr": spec.lr * scale})
+    rest = [p for p in params if id(p) not in taken]
+    groups = ([{"params": rest}] if rest else []) + groups
     if spec.type == "sgd":
-        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum,
+        return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum,
                                weight_decay=spec.weight_decay)
     cls = torch.optim.AdamW if spec.type == "adamw" else torch.optim.Adam
-    return cls(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    return cls(groups, lr=spec.lr, weight_decay=spec.weight_decay)
 
 
 def trainable_parameters(model: CrossModalModel, names: list[str]) -> list[torch.nn.Parameter]:
@@ -74,7 +90,7 @@ def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs
     params = trainable_parameters(model, trainable)
     for p in params:
         p.requires_grad_(True)
-    opt = make_optimizer(params, optimizer)
+    opt = make_optimizer(params, optimizer, model)
     train_idx = data.split("train")
     bs = ctx.spec.training.batch_size
     best = (-np.inf, None, -1)

@@ -84,6 +84,10 @@ class CNNBranch(Strict):
     init_std: float | None = Field(None, gt=0, le=10, description="FC weights from N(0, "
                                    "init_std^2), biases 0; null: PyTorch's default")
     dropout: float = Field(0.0, ge=0, lt=1)
+    batch_norm: Literal["frozen", "batch"] = Field(
+        "frozen", description="frozen: the backbone runs in evaluation mode while it is fine-tuned "
+        "(batch norm keeps its ImageNet running statistics, no drop-connect), the usual choice "
+        "with small batches; batch: training mode (batch statistics, running ones updated)")
     normalize: bool = True
 
     @model_validator(mode="after")

@@ -15,7 +15,8 @@ class SplitSpec(Strict):
     recipe: Literal["random", "official", "counts", "query_retrieval"] = Field(
         "random",
         description="random: seeded shuffle by fractions; official: the dataset's own train/test "
-        "lists, with `val` carved (seeded) out of the official train part; counts: seeded "
+        "lists, with `val` (a fraction, or exactly `n_val` items when set) carved (seeded) out "
+        "of the official train part; counts: seeded "
         "shuffle into exactly n_train / n_val / n_test items (they must add up to the dataset); "
         "query_retrieval: n_test queries, the rest is the retrieval set, of which n_train (and "
         "n_val) are drawn for training (the DCMH protocol); the remaining items get split "
@@ -25,7 +26,8 @@ class SplitSpec(Strict):
     train: float = Field(0.6, gt=0, lt=1)
     val: float = Field(0.2, ge=0, lt=1)
     n_train: int | None = Field(None, ge=1, le=10**9, description="recipes counts / query_retrieval")
-    n_val: int = Field(0, ge=0, le=10**9, description="recipes counts / query_retrieval")
+    n_val: int = Field(0, ge=0, le=10**9, description="recipes counts / query_retrieval; "
+                       "official: the validation items carved from train (0: use `val`)")
     n_test: int | None = Field(None, ge=1, le=10**9, description="recipes counts / query_retrieval")
 
     @model_validator(mode="after")

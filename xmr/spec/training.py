@@ -15,6 +15,10 @@ class OptimizerSpec(Strict):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.9, ge=0)
+    lr_scale: dict[str, Annotated[float, Field(gt=0, le=1e6)]] = Field(
+        default_factory=dict, description="learning-rate multipliers by module name, e.g. "
+        "{image.backbone: 0.1} (a pretrained CNN fine-tuned more gently than the layers above "
+        "it); the other trainable parameters use `lr`")
 
 
 class GradientPhase(Strict):

@@ -1,0 +1,103 @@
+"""msdmml's Table 1 (intra / inter / full) and Table 2 (binary vs multi-scale similarity at
+alpha 0.4 and 0.8) analogues, each row over several seeds, beside the paper's numbers.
+
+    python benchmarks/msdmml_tables.py wikipedia [--seeds 0 1 2] [--store store/scratch/msdmml]
+    python benchmarks/msdmml_tables.py scenes --rows pixels frozen
+
+Runs `msdmml_<dataset>[_<row>]` from params.yaml with ``training.seed`` set to each seed (the
+split stays the one in params.yaml) in a scratch store, outside DVC. Prints mAP@100 (Eq. 12) per
+task, their average and the whole-list MAP of I->T and T->I as mean +- std, and writes every
+run's figures to <store>/tables_<dataset>.json (runs already there are re-used). ``--sets``
+adds --set items to every run (a probe), recorded under ``--tag``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from xmr.pipeline import params_experiment, read_params, run_spec
+from xmr.spec.load import apply_sets, validate_spec
+from xmr.store.layout import Store
+
+TASKS = ("i2t", "t2i", "i2i", "t2t")
+ROWS = {  # row -> (params.yaml experiment suffix, what it is)
+    "full": ("", "MS-DMML (lambdas 0.6 / 0.2 / 0.2, alpha 0.4)"),
+    "intra": ("_intra", "MS-DMML-Intra (lambda_1 = 0)"),
+    "inter": ("_inter", "MS-DMML-Inter (lambda_2 = lambda_3 = 0)"),
+    "bin": ("_bin", "MS-DMML-bin, alpha 0.4"),
+    "a08": ("_a08", "MS-DMML, alpha 0.8"),
+    "bin_a08": ("_bin_a08", "MS-DMML-bin, alpha 0.8"),
+    "pixels": ("_pixels", "from pixels, fine-tuned end to end"),
+    "frozen": ("_frozen", "from pixels, backbone frozen"),
+}
+# The paper's Wikipedia rows (mAP@100 %, I->T, T->I, I->I, T->T; Tables 1 and 2, validation)
+PAPER = {"wikipedia": {
+    "full": (47.44, 49.01, 42.94, 78.33), "intra": (17.50, 14.60, 42.83, 78.76),
+    "inter": (46.55, 48.52, 43.01, 72.23), "bin": (28.53, 29.18, 34.82, 38.91),
+    "a08": (48.34, 49.41, 44.03, 76.45), "bin_a08": (33.86, 34.25, 38.06, 43.88)}}
+
+
+def fmt(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dataset", choices=["scenes", "wikipedia"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--store", default="store/scratch/msdmml")
+    ap.add_argument("--rows", nargs="+", default=["full", "intra", "inter", "bin", "a08",
+                                                  "bin_a08"], choices=list(ROWS))
+    ap.add_argument("--sets", nargs="*", default=[], help="--set items added to every run")
+    ap.add_argument("--tag", default="", help="names the runs made with --sets")
+    args = ap.parse_args()
+    if args.sets and not args.tag:
+        ap.error("--sets needs a --tag")
+    params, store = read_params(), Store(Path(args.store))
+    out_path = store.root / f"tables_{args.dataset}.json"
+    runs = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    tag = f"_{args.tag}" if args.tag else ""
+    for row in args.rows:
+        experiment = f"msdmml_{args.dataset}{ROWS[row][0]}"
+        for seed in args.seeds:
+            run = f"{experiment}{tag}_s{seed}"
+            if run in runs:
+                continue
+            spec, _ = params_experiment(params, experiment)
+            sets = [f"name={run}", f"training.seed={seed}", *args.sets]
+            spec = validate_spec(apply_sets(spec.model_dump(mode="json"), sets), experiment)
+            metrics = run_spec(spec, store)
+            log = json.loads((store.experiment_dir(run) / "train_log.json").read_text())
+            runs[run] = {"row": row + tag, "seed": seed, "tasks": metrics["tasks"],
+                         "seconds": log["train_seconds"], "sets": args.sets}
+            store.root.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(runs, indent=1))
+            print(f"{run}: " + "  ".join(f"{t} {metrics['tasks'][t]['map@100']:.4f}"
+                                         for t in TASKS) + f"  {log['train_seconds']:.0f} s",
+                  flush=True)
+    paper = PAPER.get(args.dataset, {})
+    print(f"\n{args.dataset}, seeds {args.seeds}: mAP@100 (paper's, validation, in brackets)")
+    print("| row | I→T | T→I | I→I | T→T | average | MAP I→T | MAP T→I | train s |")
+    print("|---" * 9 + "|")
+    for row in args.rows:
+        rs = [r for r in runs.values() if r["row"] == row + tag and r["seed"] in args.seeds]
+        if not rs:
+            continue
+        cells = []
+        for k, t in enumerate(TASKS):
+            cell = fmt([r["tasks"][t]["map@100"] for r in rs])
+            cells.append(cell + (f" ({paper[row][k] / 100:.3f})" if row in paper else ""))
+        avg = [statistics.mean(r["tasks"][t]["map@100"] for t in TASKS) for r in rs]
+        whole = [fmt([r["tasks"][t]["map"] for r in rs]) for t in ("i2t", "t2i")]
+        secs = statistics.mean(r["seconds"] for r in rs)
+        print(f"| {ROWS[row][1]}{' ' + args.tag if tag else ''} | {' | '.join(cells)} | "
+              f"{fmt(avg)} | {' | '.join(whole)} | {secs:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
