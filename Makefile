@@ -25,7 +25,8 @@ setup: $(BIN)/.installed
 # (and on scenes its pixel path); `make ablations` runs every row.
 MAIN := 'evaluate@scenes_*' 'evaluate@mgmm_scenes_cfm' 'evaluate@msdmml_scenes' \
         'evaluate@msdmml_scenes_pixels'
-WIKI := 'evaluate@wikipedia_*' 'evaluate@mgmm_wikipedia_cfm' 'evaluate@msdmml_wikipedia'
+WIKI := 'evaluate@wikipedia_*' 'evaluate@mgmm_wikipedia_cfm' 'evaluate@msdmml_wikipedia' \
+        'evaluate@msdmml_wikipedia_tuned'
 repro: setup
 	@if [ -d "$(DATA)/wikipedia" ]; then \
 		$(BIN)/dvc repro --glob $(MAIN) $(WIKI); \

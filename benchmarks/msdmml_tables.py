@@ -4,8 +4,9 @@ alpha 0.4 and 0.8) analogues, each row over several seeds, beside the paper's nu
     python benchmarks/msdmml_tables.py wikipedia [--seeds 0 1 2] [--store store/scratch/msdmml]
     python benchmarks/msdmml_tables.py scenes --rows pixels frozen
 
-Runs `msdmml_<dataset>[_<row>]` from params.yaml with ``training.seed`` set to each seed (the
-split stays the one in params.yaml) in a scratch store, outside DVC. Prints mAP@100 (Eq. 12) per
+Runs `msdmml_<dataset>[_<row>]` (or the baselines `<dataset>_deep`, `<dataset>_cca`) from
+params.yaml with ``training.seed`` set to each seed (the split stays the one in params.yaml) in a
+scratch store, outside DVC. Prints mAP@100 (Eq. 12) per
 task, their average and the whole-list MAP of I->T and T->I as mean +- std, and writes every
 run's figures to <store>/tables_<dataset>.json (runs already there are re-used). ``--sets``
 adds --set items to every run (a probe), recorded under ``--tag``.
@@ -23,15 +24,17 @@ from xmr.spec.load import apply_sets, validate_spec
 from xmr.store.layout import Store
 
 TASKS = ("i2t", "t2i", "i2i", "t2t")
-ROWS = {  # row -> (params.yaml experiment suffix, what it is)
-    "full": ("", "MS-DMML (lambdas 0.6 / 0.2 / 0.2, alpha 0.4)"),
-    "intra": ("_intra", "MS-DMML-Intra (lambda_1 = 0)"),
-    "inter": ("_inter", "MS-DMML-Inter (lambda_2 = lambda_3 = 0)"),
-    "bin": ("_bin", "MS-DMML-bin, alpha 0.4"),
-    "a08": ("_a08", "MS-DMML, alpha 0.8"),
-    "bin_a08": ("_bin_a08", "MS-DMML-bin, alpha 0.8"),
-    "pixels": ("_pixels", "from pixels, fine-tuned end to end"),
-    "frozen": ("_frozen", "from pixels, backbone frozen"),
+ROWS = {  # row -> (params.yaml experiment, what it is)
+    "full": ("msdmml_{}", "MS-DMML (lambdas 0.6 / 0.2 / 0.2, alpha 0.4)"),
+    "intra": ("msdmml_{}_intra", "MS-DMML-Intra (lambda_1 = 0)"),
+    "inter": ("msdmml_{}_inter", "MS-DMML-Inter (lambda_2 = lambda_3 = 0)"),
+    "bin": ("msdmml_{}_bin", "MS-DMML-bin, alpha 0.4"),
+    "a08": ("msdmml_{}_a08", "MS-DMML, alpha 0.8"),
+    "bin_a08": ("msdmml_{}_bin_a08", "MS-DMML-bin, alpha 0.8"),
+    "pixels": ("msdmml_{}_pixels", "from pixels, fine-tuned end to end"),
+    "frozen": ("msdmml_{}_frozen", "from pixels, backbone frozen"),
+    "deep": ("{}_deep", "deep baseline (README)"),
+    "cca": ("{}_cca", "CCA baseline (README)"),
 }
 # The paper's Wikipedia rows (mAP@100 %, I->T, T->I, I->I, T->T; Tables 1 and 2, validation)
 PAPER = {"wikipedia": {
@@ -63,7 +66,7 @@ def main() -> None:
     runs = json.loads(out_path.read_text()) if out_path.is_file() else {}
     tag = f"_{args.tag}" if args.tag else ""
     for row in args.rows:
-        experiment = f"msdmml_{args.dataset}{ROWS[row][0]}"
+        experiment = ROWS[row][0].format(args.dataset)
         for seed in args.seeds:
             run = f"{experiment}{tag}_s{seed}"
             if run in runs:
