@@ -20,8 +20,8 @@ from .datasets import DATASETS
 from .datasets import prepare as prepare_dataset
 from .datasets.base import source_fingerprint
 from .featurize import Prepared, featurize, featureset_key
-from .spec.load import (SpecError, dataset_problems, feature_problems, format_validation_error,
-                        load_spec, read_yaml)
+from .spec.checks import dataset_problems, feature_problems
+from .spec.load import SpecError, format_validation_error, load_spec, read_yaml
 from .spec.models import DatasetSpec, ExperimentSpec, FeatureSpec, branch_inputs, check_granularity
 from .spec.protocols import resolve_protocol
 from .store.catalog import refresh_catalog

@@ -281,7 +281,9 @@ def validate_spec(data: Mapping[str, Any], source: str = "<spec>") -> Experiment
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(format_validation_error(source, exc, data)) from None
-    _check_registered_names(spec, source)
+    from .checks import check_registered_names  # registries: imported when a spec is checked
+
+    check_registered_names(spec, source)
     return spec
 
 
@@ -313,81 +315,3 @@ def params_errors(model: type[BaseModel], params: Any, where: str) -> list[str]:
             out.append(f"{loc}: {msg} (got {shown[:77] + '...' if len(shown) > 80 else shown})")
         return out
     return []
-
-
-def dataset_problems(dataset) -> list[str]:
-    """What is wrong with a dataset section beyond its model: the name and its own params."""
-    from ..datasets import DATASETS
-
-    if dataset.name not in DATASETS:
-        return [f"dataset.name: unknown dataset {dataset.name!r}; "
-                f"choose one of: {', '.join(DATASETS.names())}"]
-    return params_errors(DATASETS.get(dataset.name).Params, dataset.params, "dataset.params")
-
-
-def feature_problems(key: str, feat, dataset: str | None = None) -> list[str]:
-    """What is wrong with one feature set: the extractor, its params, modality and granularity,
-    and for `precomputed` sets, whether ``dataset`` ships the named matrix."""
-    from ..datasets import DATASETS
-    from ..extractors import EXTRACTORS
-
-    where = f"features.{key}"
-    if feat.extractor not in EXTRACTORS:
-        return [f"{where}.extractor: unknown extractor {feat.extractor!r}; "
-                f"choose one of: {', '.join(EXTRACTORS.names())}"]
-    ext = EXTRACTORS.get(feat.extractor)
-    out = params_errors(ext.Params, feat.params, f"{where}.params")
-    if ext.modality not in ("any", feat.modality):
-        out.append(f"{where}.extractor: {feat.extractor!r} makes {ext.modality} features, but the "
-                   f"feature's modality is {feat.modality}")
-    if feat.extractor == "precomputed" and feat.granularity.type != "whole":
-        out.append(f"{where}.granularity: precomputed features are whole-item only")
-    if feat.extractor == "precomputed" and not out and dataset in DATASETS:
-        ships = DATASETS.get(dataset).PRECOMPUTED
-        if feat.params.get("name") not in ships:
-            out.append(f"{where}.params.name: dataset {dataset!r} ships "
-                       f"{', '.join(map(repr, ships)) or 'no precomputed features'}, not "
-                       f"{feat.params.get('name')!r}")
-    return out
-
-
-def pixel_problems(spec: ExperimentSpec) -> list[str]:
-    """Branches trained from pixels (`cnn`, `convnet`) read a whole-item `pixels` feature set, and
-    a `cnn` crop fits inside its stored squares."""
-    from ..extractors.image import PixelsParams
-
-    out = []
-    for modality in ("image", "text"):
-        branch = getattr(spec.architecture, modality)
-        if branch.type not in ("cnn", "convnet"):
-            continue
-        feat = spec.features[branch.input]
-        if feat.extractor != "pixels" or feat.granularity.type != "whole":
-            out.append(f"architecture.{modality}.input: a {branch.type} branch reads pixels; "
-                       f"{branch.input!r} is {feat.extractor} ({feat.granularity.type})")
-            continue
-        size = PixelsParams.model_validate(feat.params).size
-        if branch.type == "cnn" and branch.crop > size:
-            out.append(f"architecture.{modality}.crop: {branch.crop} is larger than feature "
-                       f"{branch.input!r}'s pixel size {size}")
-    return out
-
-
-def _check_registered_names(spec: ExperimentSpec, source: str) -> None:
-    """Names and parameters that resolve through registries (datasets, extractors, protocols).
-
-    These registries import no torch at module level, so validation stays light.
-    """
-    from .protocols import PROTOCOLS
-
-    problems = [f"  {p}" for p in dataset_problems(spec.dataset)]
-    for key, feat in spec.features.items():
-        problems += [f"  {p}" for p in feature_problems(key, feat, spec.dataset.name)]
-    if not problems:
-        problems += [f"  {p}" for p in pixel_problems(spec)]
-    proto = spec.evaluation.protocol
-    if isinstance(proto, str) and proto not in PROTOCOLS:
-        problems.append(f"  evaluation.protocol: unknown protocol {proto!r}; "
-                        f"choose one of: {', '.join(PROTOCOLS.names())}")
-    if problems:
-        raise SpecError("\n".join([f"{source}: {len(problems)} error(s) in the spec", *problems]))
