@@ -20,8 +20,8 @@ import json
 import statistics
 from pathlib import Path
 
-from xmr.pipeline import params_experiment, read_params, run_spec
-from xmr.spec.load import apply_sets, validate_spec
+from seeded import fmt, run_seeded
+from xmr.pipeline import read_params
 from xmr.store.layout import Store
 
 ROWS = {  # row -> (coarse, fine, multi-margin), as in the paper's Table 6
@@ -43,12 +43,6 @@ STAGES = {  # variant of the full model (cfm) -> --set items
 
 def _key(row: str) -> str:
     return "cfm" if row == "full" else row
-
-
-def fmt(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def main() -> None:
@@ -73,11 +67,8 @@ def main() -> None:
             run = f"mgmm_{args.dataset}_{_key(row)}_s{seed}"
             if run in runs:
                 continue
-            spec, _ = params_experiment(params, experiment)
-            sets = [f"name={run}", f"training.seed={seed}", *(STAGES[row] if args.stages else [])]
-            spec = validate_spec(apply_sets(spec.model_dump(mode="json"), sets), experiment)
-            metrics = run_spec(spec, store)
-            log = json.loads((store.experiment_dir(run) / "train_log.json").read_text())
+            metrics, log = run_seeded(params, store, experiment, run, seed,
+                                      STAGES[row] if args.stages else [])
             runs[run] = {"row": _key(row), "seed": seed,
                          "i2t": metrics["tasks"]["i2t"], "t2i": metrics["tasks"]["t2i"],
                          "seconds": {p["name"]: p["seconds"] for p in log["phases"]}}

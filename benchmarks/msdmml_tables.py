@@ -19,8 +19,8 @@ import json
 import statistics
 from pathlib import Path
 
-from xmr.pipeline import params_experiment, read_params, run_spec
-from xmr.spec.load import apply_sets, validate_spec
+from seeded import fmt, run_seeded
+from xmr.pipeline import read_params
 from xmr.store.layout import Store
 
 TASKS = ("i2t", "t2i", "i2i", "t2t")
@@ -41,12 +41,6 @@ PAPER = {"wikipedia": {
     "full": (47.44, 49.01, 42.94, 78.33), "intra": (17.50, 14.60, 42.83, 78.76),
     "inter": (46.55, 48.52, 43.01, 72.23), "bin": (28.53, 29.18, 34.82, 38.91),
     "a08": (48.34, 49.41, 44.03, 76.45), "bin_a08": (33.86, 34.25, 38.06, 43.88)}}
-
-
-def fmt(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def main() -> None:
@@ -71,11 +65,7 @@ def main() -> None:
             run = f"{experiment}{tag}_s{seed}"
             if run in runs:
                 continue
-            spec, _ = params_experiment(params, experiment)
-            sets = [f"name={run}", f"training.seed={seed}", *args.sets]
-            spec = validate_spec(apply_sets(spec.model_dump(mode="json"), sets), experiment)
-            metrics = run_spec(spec, store)
-            log = json.loads((store.experiment_dir(run) / "train_log.json").read_text())
+            metrics, log = run_seeded(params, store, experiment, run, seed, args.sets)
             runs[run] = {"row": row + tag, "seed": seed, "tasks": metrics["tasks"],
                          "seconds": log["train_seconds"], "sets": args.sets}
             store.root.mkdir(parents=True, exist_ok=True)
