@@ -133,9 +133,16 @@ def nus_wide(root: Path, with_images: bool = True) -> Path:
     (root / "NUS_WID_Tags" / "AllTags1k.txt").write_text(
         "".join("\t".join(str(int(v)) for v in row) + "\t\n" for row in tags))
     (root / "Low_Level_Features").mkdir()
-    ch = np.random.default_rng(0).random((n, 64)).round(4)
-    (root / "Low_Level_Features" / "Normalized_CH.dat").write_text(
-        "".join(" ".join(f"{v:.4f}" for v in row) + " \n" for row in ch))
+    rng = np.random.default_rng(0)
+    for fname, dim in (("Normalized_CH.dat", 64), ("Normalized_CORR.dat", 144),
+                       ("Normalized_EDH.dat", 73), ("Normalized_WT.dat", 128),
+                       ("Normalized_CM55.dat", 225)):
+        rows = rng.random((n, dim)).round(4)
+        (root / "Low_Level_Features" / fname).write_text(
+            "".join(" ".join(f"{v:.4f}" for v in row) + " \n" for row in rows))
+    bow = rng.integers(0, 4, (n, 500))
+    (root / "Low_Level_Features" / "BoW_int.dat").write_text(
+        "".join(" ".join(str(v) for v in row) + " \n" for row in bow))
     if with_images:
         for i, f in enumerate(files):
             image(root / "Flickr" / f, 100 + i)

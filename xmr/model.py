@@ -14,19 +14,40 @@ from .spec.models import ArchitectureSpec
 
 
 class MetricNetwork(nn.Module):
-    """Scores a pair from [image embedding; text embedding] -> FC layers -> 2-way softmax."""
+    """uncsm's metric network (Section 3.2): [image embedding; text embedding] -> fully
+    connected ReLU layers -> two units h_0, h_1 whose softmax gives p = P(similar) (Eq. 5)."""
 
     def __init__(self, dim: int, hidden: list[int]):
         super().__init__()
+        self.dim = dim
         self.net = mlp([2 * dim, *hidden, 2], "relu")
 
     def logits(self, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
+        """(h_0, h_1) of each (image, text) row pair."""
         return self.net(torch.cat([img, txt], dim=-1))
 
     def score(self, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
-        """Log-odds that the pair is related (larger = closer)."""
+        """h_1 - h_0, the log-odds of Eq. 5's p: it ranks pairs exactly as p does."""
         z = self.logits(img, txt)
         return z[..., 1] - z[..., 0]
+
+    @torch.no_grad()
+    def score_matrix(self, img: torch.Tensor, txt: torch.Tensor,
+                     pair_batch: int = 65536) -> torch.Tensor:
+        """(n_img, n_txt) scores of every image x text pair, as `score` gives them, in bounded
+        memory. The first layer is linear in the concatenation, W [x; y] + b = W_x x + W_y y + b,
+        so it is applied once per item rather than once per pair; the layers above run on at
+        most ``pair_batch`` pairs at a time."""
+        first, rest = self.net[0], self.net[1:]
+        w = first.weight
+        a = img.to(w.device, w.dtype) @ w[:, :self.dim].T + first.bias
+        b = txt.to(w.device, w.dtype) @ w[:, self.dim:].T
+        out = torch.empty(len(img), len(txt), dtype=w.dtype, device=w.device)
+        rows = max(1, pair_batch // max(len(txt), 1))
+        for s in range(0, len(img), rows):
+            z = rest(a[s:s + rows, None, :] + b[None, :, :])
+            out[s:s + rows] = z[..., 1] - z[..., 0]
+        return out
 
 
 class CrossModalModel(nn.Module):
@@ -37,14 +58,19 @@ class CrossModalModel(nn.Module):
         dims = {m: b.out_dim for m, b in self.branches.items()}
         self.emb_dim = dims["image"]
         shared = dims["image"] == dims["text"]
-        if (arch.label_head or arch.metric_network) and not shared:
+        if (arch.label_head or arch.metric_network or arch.triplet_branches) and not shared:
             raise ValueError(f"architecture: image.out ({dims['image']}) and text.out "
-                             f"({dims['text']}) must match for a shared label head or metric network")
+                             f"({dims['text']}) must match for a shared label head, metric "
+                             "network or triplet branches")
         self.label_head = nn.Linear(self.emb_dim, n_classes) if arch.label_head else None
         self.hash_head = (nn.ModuleDict({m: nn.Linear(d, arch.hash_head.bits) for m, d in dims.items()})
                           if arch.hash_head else None)
         self.metric_network = (MetricNetwork(self.emb_dim, arch.metric_network.hidden)
                                if arch.metric_network else None)
+        tb = arch.triplet_branches
+        self.triplet_branches = (nn.ModuleDict({m: mlp([d, tb.units], tb.activation,
+                                                       last_activation=True)
+                                                for m, d in dims.items()}) if tb else None)
 
     def encode(self, modality: str, x) -> torch.Tensor:
         return self.branches[modality](x)
@@ -56,7 +82,11 @@ class CrossModalModel(nn.Module):
         return torch.tanh(self.hash_head[modality](emb))
 
     def forward(self, inputs: dict) -> dict[str, torch.Tensor]:
-        out = {m: self.encode(m, inputs[m]) for m in ("image", "text")}
+        return self.heads({m: self.encode(m, inputs[m]) for m in ("image", "text")})
+
+    def heads(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Add the label logits and hash outputs of the embeddings ``out`` (modality -> (B, d))."""
+        out = dict(out)
         if self.label_head is not None:
             for m in ("image", "text"):
                 out[f"logits_{m}"] = self.label_head(out[m])
@@ -68,7 +98,7 @@ class CrossModalModel(nn.Module):
     def module_by_name(self, name: str) -> nn.Module:
         parts = {"image": self.branches["image"], "text": self.branches["text"],
                  "label_head": self.label_head, "hash_head": self.hash_head,
-                 "metric_network": self.metric_network}
+                 "metric_network": self.metric_network, "triplet_branches": self.triplet_branches}
         top, _, rest = name.partition(".")
         if top not in parts:
             raise ValueError(f"unknown module {name!r}; modules: {', '.join(parts)} (or a part of "

@@ -199,8 +199,9 @@ def evaluate_step(store: Store, name: str) -> dict:
     category, labels = prepared.targets()
     splits = {s: prepared.split_indices(s) for s in ("train", "val", "test")}
     splits["retrieval"] = np.setdiff1d(np.arange(items.num_rows), splits["test"])
-    network = load_model(exp_dir, spec).metric_network if protocol.distance == "learned" else None
     ev = spec.evaluation
+    network = (load_model(exp_dir, spec).metric_network
+               if "learned" in [protocol.distance, *ev.also_distances] else None)
     curve = [f"map@{r}" for r in ev.map_curve]
     results = score_splits(reps, category, labels, splits, "test", protocol, ev.tasks,
                            list(dict.fromkeys(ev.metrics + curve)), ev.pr_points, ev.query_chunk,
@@ -217,6 +218,15 @@ def evaluate_step(store: Store, name: str) -> dict:
                                                 if "map" in results[t].metrics] or [np.nan])), 6)},
         "split_hash": log["split_hash"], "spec_hash": log["spec_hash"],
     }
+    if ev.also_distances:
+        metrics["distances"] = {}
+    for distance in ev.also_distances:
+        other = protocol.model_copy(update={"distance": distance})
+        res = score_splits(reps, category, labels, splits, "test", other, ev.tasks, ["map"],
+                           ev.pr_points, ev.query_chunk, metric_network=network)
+        metrics["distances"][distance] = {
+            **{t: {"map": round(r.metrics["map"], 6)} for t, r in res.items()},
+            "average": {"map": round(float(np.mean([r.metrics["map"] for r in res.values()])), 6)}}
     write_json(store.metrics_path(name), metrics)
     with atomic_dir(store.plots_dir(name)) as tmp:
         for t, r in results.items():

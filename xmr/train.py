@@ -115,13 +115,19 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path |
     local = {"val": np.arange(n_val), "train": np.arange(n_val, len(val_rows))}
 
     def validate() -> float:
+        """Mean val MAP (i2t, t2i). Under the `learned` distance, phases that run before the
+        metric network is trained are scored by cosine similarity (uncsm 4.4 does so)."""
         if n_val == 0:
             return float("nan")
         reps = represent(model, data, val_rows)
         model.train()
         rows = torch.as_tensor(val_rows, device=data.device)
-        res = score_splits(reps, data.category[rows], data.labels[rows], local, "val", protocol,
-                           ["i2t", "t2i"], ["map"], metric_network=model.metric_network)
+        learned = protocol.distance == "learned" and ctx.metric_ready
+        val_protocol = (protocol if protocol.distance != "learned" or learned
+                        else protocol.model_copy(update={"distance": "cosine"}))
+        res = score_splits(reps, data.category[rows], data.labels[rows], local, "val",
+                           val_protocol, ["i2t", "t2i"], ["map"],
+                           metric_network=model.metric_network if learned else None)
         return float(np.mean([r.metrics["map"] for r in res.values()]))
 
     ctx = PhaseContext(spec, model, data, device, np.random.default_rng(spec.training.seed),
@@ -129,6 +135,9 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path |
     started = time.perf_counter()
     phase_results = []
     for phase in spec.training.phases:
+        if not getattr(phase, "enabled", True):
+            phase_results.append({"name": phase.name, "type": phase.type, "skipped": True})
+            continue
         t0 = time.perf_counter()
         result = PHASES.get(phase.type)(ctx, phase)
         phase_results.append({"name": phase.name, "type": phase.type,

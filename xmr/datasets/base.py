@@ -265,12 +265,13 @@ def assign_splits(items: list[Item], split: SplitSpec) -> list[str]:
         out = [it.official_split for it in items]
         if "val" in out:  # the dataset ships its own validation list
             return out
-        train_idx = np.array([i for i, s in enumerate(out) if s == "train"])
-        n_val = split.n_val or int(round(split.val * len(train_idx)))
-        if n_val >= len(train_idx):
-            raise DatasetError(f"split recipe 'official': n_val {n_val} leaves no training item of "
-                               f"the {len(train_idx)} in the official train list")
-        for i in rng.permutation(train_idx)[:n_val]:
+        source = split.val_from
+        pool = np.array([i for i, s in enumerate(out) if s == source])
+        n_val = split.n_val or int(round(split.val * len(pool)))
+        if n_val >= len(pool):
+            raise DatasetError(f"split recipe 'official': n_val {n_val} leaves no {source} item of "
+                               f"the {len(pool)} in the official {source} list")
+        for i in rng.permutation(pool)[:n_val]:
             out[i] = "val"
         return out
     if split.recipe in ("counts", "query_retrieval"):

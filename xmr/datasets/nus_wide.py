@@ -10,7 +10,7 @@
 - ``Low_Level_Features/<name>.dat`` (one row of floats per image): precomputed sets ``ch`` (64-d
   colour histogram), ``corr`` (144-d colour correlogram), ``edh`` (73-d edge direction histogram),
   ``wt`` (128-d wavelet texture), ``cm55`` (225-d block-wise colour moments), ``bow500`` (500-d
-  SIFT bag of visual words);
+  SIFT bag of visual words), and ``low_level``, the six side by side (1,134-d, uncsm);
 - optionally the images, ``Flickr/<concept folder>/<file>.jpg``.
 
 ``dataset.params.recipe`` selects the papers' subsets (items keep the image-list order):
@@ -29,6 +29,8 @@
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from pathlib import Path
 from typing import Literal
@@ -72,11 +74,13 @@ class NusWide(DatasetSource):
     """NUS-WIDE, official distribution, with the papers' subset recipes."""
 
     name = "nus_wide"
-    PRECOMPUTED = ("tags1k", *LOW_LEVEL)
+    PRECOMPUTED = ("tags1k", "low_level", *LOW_LEVEL)
 
     class Params(DatasetParams):
         recipe: Literal[RECIPES] = "nus10k"
-        per_class: int = Field(1000, ge=1, description="nus10k: items per concept")
+        per_class: int | None = Field(1000, ge=1, description="nus10k: items per concept "
+                                      "(NUS-WIDE-10k); null: every single-label item of the ten "
+                                      "concepts (uncsm's NUS-WIDE, about 100K)")
         n_items: int = Field(4996, ge=1, description="nus5k_mgmm: items drawn")
         concepts: list[str] = Field(default_factory=lambda: list(MGMM_CONCEPTS), min_length=1,
                                     description="nus5k_mgmm: the concepts used")
@@ -179,8 +183,8 @@ class NusWide(DatasetSource):
         return out
 
     def precomputed(self, spec: DatasetSpec, root: Path, name: str, items=None) -> tuple[np.ndarray, dict]:
-        if name != "tags1k" and name not in LOW_LEVEL:
-            raise DatasetError(f"nus_wide ships precomputed features {['tags1k', *LOW_LEVEL]}, "
+        if name not in self.PRECOMPUTED:
+            raise DatasetError(f"nus_wide ships precomputed features {list(self.PRECOMPUTED)}, "
                                f"not {name!r}")
         paths = self._image_list(root)
         row_of = {Path(p).stem: i for i, p in enumerate(paths)}
@@ -189,6 +193,12 @@ class NusWide(DatasetSource):
             path = root / "NUS_WID_Tags" / "AllTags1k.txt"
             n_tags = len(read_lines(self.name, root / "NUS_WID_Tags" / "TagList1k.txt"))
             matrix = read_binary_rows(path, len(paths), n_tags)[rows].astype(np.float32)
+        elif name == "low_level":  # the six low-level features side by side: 1,134-d (uncsm 4.1)
+            parts = [self.precomputed(spec, root, part, items) for part in LOW_LEVEL]
+            matrix = np.hstack([m for m, _ in parts])
+            digest = hashlib.sha256("".join(meta["sha256"] for _, meta in parts).encode())
+            return matrix, {"file": str((root / "Low_Level_Features").resolve()),
+                            "sha256": digest.hexdigest(), "variables": list(LOW_LEVEL)}
         else:
             fname, dim = LOW_LEVEL[name]
             path = root / "Low_Level_Features" / fname

@@ -55,21 +55,15 @@ def hamming() -> Scorer:
 
 @SCORERS.register("learned")
 def learned(network=None, pair_batch: int = 65536) -> Scorer:
-    """A trained metric network's score of every (query, item) pair, in batches of pairs."""
+    """A trained metric network's score of every (query, item) pair (`MetricNetwork.score_matrix`:
+    the first layer once per item, the rest over at most ``pair_batch`` pairs at a time)."""
     if network is None:
         raise ValueError("distance 'learned' needs a trained metric network "
                          "(architecture.metric_network and a metric_network phase)")
 
     def score(q: torch.Tensor, db: torch.Tensor, image_first: bool = True) -> torch.Tensor:
-        out = torch.empty(len(q), len(db))
-        rows = max(1, pair_batch // max(len(db), 1))
-        with torch.no_grad():
-            for s in range(0, len(q), rows):
-                qq = q[s:s + rows]
-                a = qq[:, None, :].expand(-1, len(db), -1).reshape(-1, q.shape[1])
-                b = db[None, :, :].expand(len(qq), -1, -1).reshape(-1, db.shape[1])
-                pair = (a, b) if image_first else (b, a)
-                out[s:s + len(qq)] = network.score(*pair).view(len(qq), len(db)).cpu()
-        return out
+        if image_first:
+            return network.score_matrix(q, db, pair_batch).cpu()
+        return network.score_matrix(db, q, pair_batch).T.contiguous().cpu()
 
     return score

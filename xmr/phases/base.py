@@ -8,13 +8,14 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..data import ExperimentData
 from ..losses import build_losses
 from ..model import CrossModalModel
 from ..registry import Registry
-from ..spec.models import ExperimentSpec, OptimizerSpec
+from ..spec.models import ExperimentSpec, GradientSettings, OptimizerSpec
 
 
 @dataclass
@@ -28,6 +29,7 @@ class PhaseContext:
     codes: torch.Tensor | None = None  # binary codes of all items, for hashing phases
     log: list[dict] = field(default_factory=list)
     on_epoch: Callable[[dict], None] | None = None  # called with each epoch's log entry (tuning)
+    metric_ready: bool = False  # the metric network is trained: validation may rank by it
 
 
 PHASES: Registry[Callable[[PhaseContext, object], dict]] = Registry("phase")
@@ -69,8 +71,37 @@ def trainable_parameters(model: CrossModalModel, names: list[str]) -> list[torch
 
 def default_trainable(model: CrossModalModel) -> list[str]:
     names = ["image", "text"]
-    names += [n for n in ("label_head", "hash_head") if getattr(model, n) is not None]
+    names += [n for n in ("label_head", "hash_head", "triplet_branches")
+              if getattr(model, n) is not None]
     return names
+
+
+def frozen_stem_forward(ctx: PhaseContext, rows: np.ndarray) -> Callable | None:
+    """A training forward that reuses frozen stems: a branch with a `stem` (a deterministic
+    part below what the phase trains, e.g. uncsm's DBN and refinement network) none of whose
+    parameters this phase trains has its stem computed once for ``rows``; each batch then runs
+    only the branch's `top`. The values are those of the full forward. None when no branch has
+    such a stem."""
+    model, data = ctx.model, ctx.data
+    frozen = [m for m, b in model.branches.items() if hasattr(b, "stem")
+              and not any(p.requires_grad for p in b.stem_parameters())]
+    if not frozen:
+        return None
+    idx = torch.as_tensor(rows, device=ctx.device)
+    cache = {}
+    with torch.no_grad():
+        for m in frozen:
+            branch = model.branches[m]
+            parts = [branch.stem(data.take(m, idx[s:s + 1024])) for s in range(0, len(idx), 1024)]
+            cache[m] = torch.zeros(data.n_items, parts[0].shape[1], device=ctx.device)
+            cache[m][idx] = torch.cat(parts)
+
+    def forward(batch_idx: torch.Tensor) -> dict:
+        return model.heads({m: (model.branches[m].top(cache[m][batch_idx]) if m in cache
+                                else model.encode(m, data.take(m, batch_idx)))
+                            for m in ("image", "text")})
+
+    return forward
 
 
 def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs: int,
@@ -92,6 +123,8 @@ def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs
         p.requires_grad_(True)
     opt = make_optimizer(params, optimizer, model)
     train_idx = data.split("train")
+    if forward is None:
+        forward = frozen_stem_forward(ctx, train_idx)
     bs = ctx.spec.training.batch_size
     best = (-np.inf, None, -1)
     has_val = len(data.split("val")) > 0
@@ -132,3 +165,59 @@ def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs
     for p in model.parameters():
         p.requires_grad_(True)
     return {"best_val_map": best[0] if has_val else None, "best_epoch": best[2]}
+
+
+def _batches(n: int, size: int, rng):
+    order = rng.permutation(n)
+    for s in range(0, n, size):
+        yield torch.as_tensor(order[s:s + size])
+
+
+def fit_minibatches(params, batch_loss, settings: GradientSettings, n: int, batch_size: int,
+                    rng, device) -> list[float]:
+    """Adam on ``params`` over shuffled minibatches of the ``n`` training rows; ``batch_loss(b)``
+    gives a batch's loss. The parameters are trainable during the call only. Returns the mean
+    loss of each epoch."""
+    params = list(params)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=settings.lr)
+    history = []
+    for _ in range(settings.epochs):
+        total, steps = 0.0, 0
+        for b in _batches(n, batch_size, rng):
+            loss = batch_loss(b.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total, steps = total + float(loss.detach()), steps + 1
+        history.append(total / max(steps, 1))
+    for p in params:
+        p.requires_grad_(False)
+    return history
+
+
+def fit_softmax_network(net: torch.nn.Module, out_dim: int, h: torch.Tensor, data: ExperimentData,
+                        train: torch.Tensor, settings: GradientSettings, batch_size: int, rng,
+                        device) -> dict:
+    """Train ``net`` (rows of ``h``, the training items' inputs, to ``out_dim`` features) through
+    a linear classifier with a softmax on the categories, or a sigmoid cross-entropy on the
+    labels of a multi-label dataset; the classifier is discarded. mgmm's fusion network and
+    uncsm's refinement network. Returns the first and last epoch's loss and train accuracy."""
+    multilabel = data.relevance == "shared_label"
+    target = data.labels[train] if multilabel else data.category[train]
+    n_out = data.labels.shape[1] if multilabel else data.n_classes
+    classifier = torch.nn.Linear(out_dim, n_out).to(device)
+
+    def batch_loss(b):
+        logits = classifier(net(h[b]))
+        return (F.binary_cross_entropy_with_logits(logits, target[b]) if multilabel
+                else F.cross_entropy(logits, target[b]))
+
+    params = [*net.parameters(), *classifier.parameters()]
+    history = fit_minibatches(params, batch_loss, settings, len(h), batch_size, rng, device)
+    with torch.no_grad():
+        logits = classifier(net(h))
+        acc = (float(((logits > 0) == (target > 0.5)).float().mean()) if multilabel
+               else float((logits.argmax(1) == target).float().mean()))
+    return {"first_epoch": history[0], "last_epoch": history[-1], "train_accuracy": acc}

@@ -25,43 +25,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..branches.mgmm import MGMM
 from ..branches.rbm import CDDiverged
-from ..spec.models import GradientSettings, MGMMFramework1Phase
-from .base import PHASES, PhaseContext
-
-
-def _batches(n: int, size: int, rng):
-    order = rng.permutation(n)
-    for s in range(0, n, size):
-        yield torch.as_tensor(order[s:s + size])
-
-
-def fit_minibatches(params, batch_loss, settings: GradientSettings, n: int, batch_size: int,
-                    rng, device) -> list[float]:
-    """Adam on ``params`` over shuffled minibatches of the ``n`` training rows; ``batch_loss(b)``
-    gives a batch's loss. The parameters are trainable during the call only. Returns the mean
-    loss of each epoch."""
-    params = list(params)
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=settings.lr)
-    history = []
-    for _ in range(settings.epochs):
-        total, steps = 0.0, 0
-        for b in _batches(n, batch_size, rng):
-            loss = batch_loss(b.to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total, steps = total + float(loss.detach()), steps + 1
-        history.append(total / max(steps, 1))
-    for p in params:
-        p.requires_grad_(False)
-    return history
+from ..spec.models import MGMMFramework1Phase
+from .base import PHASES, PhaseContext, fit_minibatches, fit_softmax_network
 
 
 @contextmanager
@@ -146,27 +114,11 @@ def mgmm_framework1(ctx: PhaseContext, spec: MGMMFramework1Phase) -> dict:
                 log["joint_rbm"][m] = br.joint_rbm.pretrain(r[m], c.epochs, c.k, c.lr, bs, rng)
 
     # 5. fusion networks with a softmax (or multi-label BCE) classifier
-    multilabel = data.relevance == "shared_label"
-    target = data.labels[train] if multilabel else data.category[train]
-    n_out = data.labels.shape[1] if multilabel else data.n_classes
     for m, br in branches.items():
-        if br.fusion is None:
-            continue
-        with torch.no_grad():
-            h = br.joint_top(r[m])
-        classifier = nn.Linear(br.fused_dim, n_out).to(ctx.device)
-
-        def batch_loss(b, br=br, h=h, classifier=classifier):
-            logits = classifier(br.fusion(h[b]))
-            return (F.binary_cross_entropy_with_logits(logits, target[b]) if multilabel
-                    else F.cross_entropy(logits, target[b]))
-
-        params = [*br.fusion.parameters(), *classifier.parameters()]
-        history = fit_minibatches(params, batch_loss, spec.fusion, n, bs, rng, ctx.device)
-        with torch.no_grad():
-            logits = classifier(br.fusion(h))
-            acc = (float(((logits > 0) == (target > 0.5)).float().mean()) if multilabel
-                   else float((logits.argmax(1) == target).float().mean()))
-        log["fusion"][m] = {"first_epoch": history[0], "last_epoch": history[-1], "train_accuracy": acc}
+        if br.fusion is not None:
+            with torch.no_grad():
+                h = br.joint_top(r[m])
+            log["fusion"][m] = fit_softmax_network(br.fusion, br.fused_dim, h, data, train,
+                                                   spec.fusion, bs, rng, ctx.device)
     ctx.log.append({"phase": spec.name, **log})
     return log

@@ -148,8 +148,35 @@ class MGMMBranch(Strict):
         return self
 
 
+class UNCSMBranch(Strict):
+    """uncsm (Qi, Huang, Peng), one pathway: the preprocessing of Section 4.4 (a two-layer DBN,
+    Gaussian RBM first for image features, Replicated Softmax for word counts, then a feed-forward
+    network trained with a softmax on the classes), then the pathway (Section 3.1, 4.4:
+    1024 -> 512 -> 256). The `uncsm_preprocess` phase trains the preprocessing, which stays
+    frozen; `gradient` phases train `pathway` (`trainable: [image.pathway, text.pathway]`)."""
+
+    type: Literal["uncsm"]
+    input: str | None = None
+    visible: Literal["gaussian", "replicated_softmax"] = Field(
+        "gaussian", description="the DBN's first layer: gaussian (real features, standardised on "
+        "train) or replicated_softmax (word counts)")
+    dbn: list[Width] = Field(default_factory=lambda: [2048, 1024], description="DBN hidden "
+                             "sizes (4.4: 2048, 1024 for images; 1024, 1024 for texts)")
+    refine: list[Width] = Field(
+        default_factory=lambda: [1024], description="the softmax-trained feed-forward network "
+        "over the DBN output; its last layer is the pathway's input (4.4: 1024)")
+    pathway: list[Width] = Field(default_factory=lambda: [512],
+                                 description="the pathway's hidden sizes (4.4: 512)")
+    out: Width = Field(256, description="the shared representation (4.4: 256)")
+    activation: Activation = Field("relu", description="of the refinement and pathway layers "
+                                   "(the paper does not say)")
+    normalize: bool = Field(False, description="L2-normalise the output (Eqs. 1-3 use plain "
+                            "Euclidean distances)")
+
+
 Branch = Annotated[
-    Union[MLPBranch, LinearBranch, UnitPoolBranch, ConvNetBranch, CNNBranch, MGMMBranch],
+    Union[MLPBranch, LinearBranch, UnitPoolBranch, ConvNetBranch, CNNBranch, MGMMBranch,
+          UNCSMBranch],
     Field(discriminator="type")
 ]
 
@@ -159,9 +186,19 @@ class HashHead(Strict):
 
 
 class MetricNetworkSpec(Strict):
-    """A pair-scoring network over [image embedding; text embedding] (UNCSM-style)."""
+    """uncsm's metric network (Section 3.2): [image embedding; text embedding] -> fully
+    connected ReLU layers -> a 2-way softmax whose 'similar' probability ranks the pairs."""
 
-    hidden: list[Width] = Field(default_factory=lambda: [256, 128])
+    hidden: list[Width] = Field(default_factory=lambda: [512, 512, 512],
+                                description="4.4: three layers of 512")
+
+
+class TripletBranchesSpec(Strict):
+    """uncsm's double triplet loss branches (Section 3.1): one fully connected layer per loss
+    (S_i with image anchors, S_t with text anchors) over both pathways' outputs."""
+
+    units: Width = Field(256, description="4.4: 256")
+    activation: Activation = Field("sigmoid", description="3.1: sigmoid")
 
 
 def branch_inputs(branch) -> dict[str, str]:
@@ -178,6 +215,8 @@ class ArchitectureSpec(Strict):
     label_head: bool = Field(True, description="a linear classifier shared by both modalities")
     hash_head: HashHead | None = Field(None, description="a k-bit tanh hash layer per modality")
     metric_network: MetricNetworkSpec | None = None
+    triplet_branches: TripletBranchesSpec | None = Field(
+        None, description="the loss branches the `double_triplet` loss reads (uncsm)")
 
     @model_validator(mode="after")
     def _mgmm_joint_on_both_sides(self) -> "ArchitectureSpec":

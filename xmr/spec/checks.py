@@ -82,5 +82,10 @@ def check_registered_names(spec: ExperimentSpec, source: str) -> None:
     if isinstance(proto, str) and proto not in PROTOCOLS:
         problems.append(f"  evaluation.protocol: unknown protocol {proto!r}; "
                         f"choose one of: {', '.join(PROTOCOLS.names())}")
+    elif (PROTOCOLS.get(proto) if isinstance(proto, str) else proto).distance == "learned":
+        if spec.architecture.metric_network is None or not any(
+                p.type == "metric_network" for p in spec.training.phases):
+            problems.append("  evaluation.protocol: distance 'learned' ranks by the metric "
+                            "network: set architecture.metric_network and a metric_network phase")
     if problems:
         raise SpecError("\n".join([f"{source}: {len(problems)} error(s) in the spec", *problems]))

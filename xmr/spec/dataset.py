@@ -16,7 +16,7 @@ class SplitSpec(Strict):
         "random",
         description="random: seeded shuffle by fractions; official: the dataset's own train/test "
         "lists, with `val` (a fraction, or exactly `n_val` items when set) carved (seeded) out "
-        "of the official train part; counts: seeded "
+        "of the official train part (or of the test part, `val_from: test`); counts: seeded "
         "shuffle into exactly n_train / n_val / n_test items (they must add up to the dataset); "
         "query_retrieval: n_test queries, the rest is the retrieval set, of which n_train (and "
         "n_val) are drawn for training (the DCMH protocol); the remaining items get split "
@@ -29,6 +29,9 @@ class SplitSpec(Strict):
     n_val: int = Field(0, ge=0, le=10**9, description="recipes counts / query_retrieval; "
                        "official: the validation items carved from train (0: use `val`)")
     n_test: int | None = Field(None, ge=1, le=10**9, description="recipes counts / query_retrieval")
+    val_from: Literal["train", "test"] = Field(
+        "train", description="official: the list validation items are carved from (test: the "
+        "Corr-AE / uncsm Wikipedia split, 2,173 train, 231 val, 462 test)")
 
     @model_validator(mode="after")
     def _fractions(self) -> "SplitSpec":

@@ -59,11 +59,15 @@ class EvaluationSpec(Strict):
         default_factory=lambda: list(range(50, 501, 50)), min_length=1,
         description="the R values of the mAP@R curve written per task as a DVC plot "
         "(msdmml Figs. 4-6: 50 ... 500 step 50)")
+    also_distances: list[Literal["cosine", "euclidean", "inner_product", "learned"]] = Field(
+        default_factory=list, description="score the same representations with these distances "
+        "too (MAP per task in metrics.json under `distances`; uncsm Table 5: cosine beside the "
+        "metric network)")
     query_chunk: int = Field(256, ge=1, le=1 << 20, description="queries scored at once (bounds memory)")
 
     @model_validator(mode="after")
     def _unique(self) -> "EvaluationSpec":
-        for field in ("tasks", "metrics", "map_curve"):
+        for field in ("tasks", "metrics", "map_curve", "also_distances"):
             values = getattr(self, field)
             if len(set(values)) != len(values):
                 raise ValueError(f"{field}: {values} lists a name twice")

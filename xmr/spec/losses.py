@@ -128,8 +128,41 @@ class MultiScaleMetricLoss(Strict):
     params: MultiScaleMetricParams = MultiScaleMetricParams()
 
 
+class ContrastiveParams(Strict):
+    margin: float = Field(1.0, gt=0, description="lambda of Eq. 1: the distance pairs of "
+                          "different classes are pushed beyond")
+
+
+class ContrastiveLoss(Strict):
+    """uncsm's contrastive loss (Eq. 1) on every (image, text) pair of the batch: squared
+    Euclidean distance for pairs of one class, max(0, lambda - distance)^2 for the others."""
+
+    name: Literal["contrastive"]
+    weight: float = Field(1.0, ge=0)
+    params: ContrastiveParams = ContrastiveParams()
+
+
+class DoubleTripletParams(Strict):
+    alpha: float = Field(1.0, ge=0, description="margin of S_i (Eq. 2), image anchors")
+    beta: float = Field(1.0, ge=0, description="margin of S_t (Eq. 3), text anchors")
+    sampling: Literal["all", "random"] = Field(
+        "all", description="online triplets of the batch: all: every (anchor, positive, "
+        "negative) of the other modality; random: `per_anchor` drawn per anchor")
+    per_anchor: int = Field(1, ge=1, le=100_000, description="sampling random: triplets per anchor")
+
+
+class DoubleTripletLoss(Strict):
+    """uncsm's double triplet similarity loss (Eqs. 2-3): (I+, T+, T-) and (T+, I+, I-)
+    triplets formed online from the batch, each loss through its own fully connected branch
+    (`architecture.triplet_branches`); the sum of the two means."""
+
+    name: Literal["double_triplet"]
+    weight: float = Field(1.0, ge=0)
+    params: DoubleTripletParams = DoubleTripletParams()
+
+
 LossTerm = Annotated[
     Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss, MultiMarginTripletLoss,
-          MultiScaleMetricLoss],
+          MultiScaleMetricLoss, ContrastiveLoss, DoubleTripletLoss],
     Field(discriminator="name"),
 ]

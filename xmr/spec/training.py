@@ -34,6 +34,8 @@ class GradientPhase(Strict):
     )
     optimizer: OptimizerSpec = OptimizerSpec()
     select_on_val: bool = True
+    enabled: bool = Field(True, description="false skips the phase: an ablation by one key, "
+                          "e.g. uncsm without its contrastive pre-training")
 
 
 class CCAPhase(Strict):
@@ -99,18 +101,35 @@ class AlternatingHashPhase(Strict):
 
 
 class MetricNetworkPhase(Strict):
-    """Train the metric network on frozen embeddings; evaluation then ranks by its scores."""
+    """uncsm Section 3.2: the metric network trained with cross-entropy (Eqs. 4-5) on (image,
+    text) pairs of the train split drawn once at random, similar : dissimilar as set, the
+    branches frozen; the epoch with the best validation MAP (ranked by the network) is kept."""
 
     type: Literal["metric_network"]
     name: str = "metric"
     epochs: Epochs = 5
-    losses: list[LossTerm] | None = None
+    pairs: int = Field(300_000, ge=2, le=10**9, description="training pairs drawn (4.4: about "
+                       "300K on Wikipedia)")
+    similar_fraction: float = Field(0.5, gt=0, lt=1, description="share of similar pairs (4.4: "
+                                    "1 : 1)")
+    batch_size: int = Field(256, ge=1, le=1 << 20, description="pairs per step")
     optimizer: OptimizerSpec = OptimizerSpec()
+
+
+class UNCSMPreprocessPhase(Strict):
+    """uncsm Section 4.4, for both modalities' `uncsm` branches: the DBNs by CD-k, then the
+    feed-forward networks with a softmax classifier on the classes (multi-label: sigmoid
+    cross-entropy). Both stay frozen afterwards."""
+
+    type: Literal["uncsm_preprocess"]
+    name: str = "preprocess"
+    dbn: CDSettings = CDSettings()
+    refine: GradientSettings = GradientSettings()
 
 
 Phase = Annotated[
     Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, MetricNetworkPhase,
-          MGMMFramework1Phase],
+          MGMMFramework1Phase, UNCSMPreprocessPhase],
     Field(discriminator="type"),
 ]
 
