@@ -126,8 +126,7 @@ def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs
     if forward is None:
         forward = frozen_stem_forward(ctx, train_idx)
     bs = ctx.spec.training.batch_size
-    best = (-np.inf, None, -1)
-    has_val = len(data.split("val")) > 0
+    best = BestEpoch(ctx, model)
     bar = tqdm(range(epochs), desc=f"phase {name}", unit="epoch", leave=False, disable=None)
     for epoch in bar:
         model.train()
@@ -151,20 +150,42 @@ def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs
             opt.step()
             steps += 1
         entry = {"phase": name, "epoch": epoch + 1, **{k: v / max(steps, 1) for k, v in sums.items()}}
-        if has_val:
-            entry["val_map"] = ctx.validate()
-            if entry["val_map"] > best[0]:
-                best = (entry["val_map"], copy.deepcopy(model.state_dict()), epoch + 1)
-        ctx.log.append(entry)
-        if ctx.on_epoch is not None:
-            ctx.on_epoch(entry)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in entry.items() if k not in ("phase", "epoch")})
+        best.end_epoch(entry, bar)
     bar.close()
-    if select_on_val and best[1] is not None:
-        model.load_state_dict(best[1])
+    if select_on_val:
+        best.restore()
     for p in model.parameters():
         p.requires_grad_(True)
-    return {"best_val_map": best[0] if has_val else None, "best_epoch": best[2]}
+    return best.result()
+
+
+class BestEpoch:
+    """The end of each epoch of a phase: its validation MAP (when there is a val split), its log
+    entry (and the tuning callback), and the weights of ``module`` at the best epoch so far."""
+
+    def __init__(self, ctx: PhaseContext, module: torch.nn.Module):
+        self.ctx, self.module = ctx, module
+        self.has_val = len(ctx.data.split("val")) > 0
+        self.val_map, self.state, self.epoch = -np.inf, None, -1
+
+    def end_epoch(self, entry: dict, bar) -> None:
+        if self.has_val:
+            entry["val_map"] = self.ctx.validate()
+            if entry["val_map"] > self.val_map:
+                self.val_map, self.epoch = entry["val_map"], entry["epoch"]
+                self.state = copy.deepcopy(self.module.state_dict())
+        self.ctx.log.append(entry)
+        if self.ctx.on_epoch is not None:
+            self.ctx.on_epoch(entry)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in entry.items() if k not in ("phase", "epoch")})
+
+    def restore(self) -> None:
+        """Load the best epoch's weights (nothing happens without a val split)."""
+        if self.state is not None:
+            self.module.load_state_dict(self.state)
+
+    def result(self) -> dict:
+        return {"best_val_map": self.val_map if self.has_val else None, "best_epoch": self.epoch}
 
 
 def _batches(n: int, size: int, rng):

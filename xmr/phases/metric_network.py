@@ -7,7 +7,6 @@ with the cross-entropy of Eq. 4 on its softmax (Eq. 5). Validation ranks by the 
 
 from __future__ import annotations
 
-import copy
 from typing import Callable
 
 import numpy as np
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..spec.models import MetricNetworkPhase
-from .base import PHASES, PhaseContext, make_optimizer
+from .base import PHASES, BestEpoch, PhaseContext, make_optimizer
 
 
 def sample_pairs(items: np.ndarray, similar: Callable[[np.ndarray, np.ndarray], np.ndarray],
@@ -91,8 +90,7 @@ def metric_network(ctx: PhaseContext, spec: MetricNetworkPhase) -> dict:
         p.requires_grad_(True)
     opt = make_optimizer(net.parameters(), spec.optimizer)
     ctx.metric_ready = True  # validation now ranks by the network
-    has_val = len(data.split("val")) > 0
-    best = (-np.inf, None, -1)
+    best = BestEpoch(ctx, net)
     bar = tqdm(range(spec.epochs), desc=f"phase {spec.name}", unit="epoch", leave=False,
                disable=None)
     for epoch in bar:
@@ -107,22 +105,14 @@ def metric_network(ctx: PhaseContext, spec: MetricNetworkPhase) -> dict:
             loss.backward()
             opt.step()
             total, steps = total + float(loss.detach()), steps + 1
-        entry = {"phase": spec.name, "epoch": epoch + 1, "pair_ce": total / max(steps, 1)}
-        if has_val:
-            entry["val_map"] = ctx.validate()
-            if entry["val_map"] > best[0]:
-                best = (entry["val_map"], copy.deepcopy(net.state_dict()), epoch + 1)
-        ctx.log.append(entry)
-        if ctx.on_epoch is not None:
-            ctx.on_epoch(entry)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in entry.items() if k not in ("phase", "epoch")})
+        best.end_epoch({"phase": spec.name, "epoch": epoch + 1, "pair_ce": total / max(steps, 1)},
+                       bar)
     bar.close()
-    if best[1] is not None:
-        net.load_state_dict(best[1])
+    best.restore()
     for p in model.parameters():
         p.requires_grad_(True)
     with torch.no_grad():
         acc = float((net.logits(emb["image"][img], emb["text"][txt]).argmax(1) == target)
                     .float().mean())
     return {"pairs": spec.pairs, "similar_pairs": int(target.sum()), "train_pair_accuracy": acc,
-            "best_val_map": best[0] if has_val else None, "best_epoch": best[2]}
+            **best.result()}
