@@ -14,12 +14,10 @@ adds --set items to every run (a probe), recorded under ``--tag``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 from pathlib import Path
 
-from seeded import fmt, run_seeded
+from seeded import collect_runs, fmt, table_arguments
 from xmr.pipeline import read_params
 from xmr.store.layout import Store
 
@@ -44,35 +42,16 @@ PAPER = {"wikipedia": {
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dataset", choices=["scenes", "wikipedia"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--store", default="store/scratch/msdmml")
-    ap.add_argument("--rows", nargs="+", default=["full", "intra", "inter", "bin", "a08",
-                                                  "bin_a08"], choices=list(ROWS))
-    ap.add_argument("--sets", nargs="*", default=[], help="--set items added to every run")
-    ap.add_argument("--tag", default="", help="names the runs made with --sets")
-    args = ap.parse_args()
-    if args.sets and not args.tag:
-        ap.error("--sets needs a --tag")
+    args = table_arguments(__doc__, list(ROWS), ["full", "intra", "inter", "bin", "a08", "bin_a08"],
+                           "store/scratch/msdmml")
     params, store = read_params(), Store(Path(args.store))
-    out_path = store.root / f"tables_{args.dataset}.json"
-    runs = json.loads(out_path.read_text()) if out_path.is_file() else {}
     tag = f"_{args.tag}" if args.tag else ""
-    for row in args.rows:
-        experiment = ROWS[row][0].format(args.dataset)
-        for seed in args.seeds:
-            run = f"{experiment}{tag}_s{seed}"
-            if run in runs:
-                continue
-            metrics, log = run_seeded(params, store, experiment, run, seed, args.sets)
-            runs[run] = {"row": row + tag, "seed": seed, "tasks": metrics["tasks"],
-                         "seconds": log["train_seconds"], "sets": args.sets}
-            store.root.mkdir(parents=True, exist_ok=True)
-            out_path.write_text(json.dumps(runs, indent=1))
-            print(f"{run}: " + "  ".join(f"{t} {metrics['tasks'][t]['map@100']:.4f}"
-                                         for t in TASKS) + f"  {log['train_seconds']:.0f} s",
-                  flush=True)
+    runs = collect_runs(
+        params, store, f"tables_{args.dataset}",
+        {row: ROWS[row][0].format(args.dataset) for row in args.rows}, args.seeds, args.sets,
+        args.tag, keep=lambda m, log: {"tasks": m["tasks"], "seconds": log["train_seconds"]},
+        summary=lambda m, log: "  ".join(f"{t} {m['tasks'][t]['map@100']:.4f}" for t in TASKS)
+        + f"  {log['train_seconds']:.0f} s")
     paper = PAPER.get(args.dataset, {})
     print(f"\n{args.dataset}, seeds {args.seeds}: mAP@100 (paper's, validation, in brackets)")
     print("| row | I→T | T→I | I→I | T→T | average | MAP I→T | MAP T→I | train s |")

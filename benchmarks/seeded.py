@@ -27,3 +27,43 @@ def run_seeded(params: dict, store: Store, experiment: str, run: str, seed: int,
     metrics = run_spec(spec, store)
     log = json.loads((store.experiment_dir(run) / "train_log.json").read_text())
     return metrics, log
+
+
+def collect_runs(params: dict, store: Store, table: str, rows: dict[str, str], seeds: list[int],
+                 sets: list[str], tag: str, keep, summary) -> dict:
+    """Run each ``rows`` entry (row -> params.yaml experiment) once per seed, as
+    ``<experiment>[_<tag>]_s<seed>``, with ``sets``; runs already in ``<store>/<table>.json`` are
+    re-used. ``keep(metrics, log)`` gives what is recorded of a run beside its row, seed and
+    sets, ``summary(metrics, log)`` the line printed when it finishes. Returns every run."""
+    out_path = store.root / f"{table}.json"
+    runs = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    suffix = f"_{tag}" if tag else ""
+    for row, experiment in rows.items():
+        for seed in seeds:
+            run = f"{experiment}{suffix}_s{seed}"
+            if run in runs:
+                continue
+            metrics, log = run_seeded(params, store, experiment, run, seed, sets)
+            runs[run] = {"row": row + suffix, "seed": seed, "sets": sets, **keep(metrics, log)}
+            store.root.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(runs, indent=1))
+            print(f"{run}: {summary(metrics, log)}", flush=True)
+    return runs
+
+
+def table_arguments(doc: str, rows: list[str], default_rows: list[str], store: str):
+    """The command line the table scripts share: a dataset, seeds, a scratch store, rows, and a
+    probe's --sets with its --tag."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("dataset", choices=["scenes", "wikipedia"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--store", default=store)
+    ap.add_argument("--rows", nargs="+", default=default_rows, choices=rows)
+    ap.add_argument("--sets", nargs="*", default=[], help="--set items added to every run")
+    ap.add_argument("--tag", default="", help="names the runs made with --sets")
+    args = ap.parse_args()
+    if args.sets and not args.tag:
+        ap.error("--sets needs a --tag")
+    return args

@@ -15,12 +15,10 @@ Every run's figures go to <store>/tables_<dataset>.json (runs already there are 
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 from pathlib import Path
 
-from seeded import fmt, run_seeded
+from seeded import collect_runs, fmt, table_arguments
 from xmr.pipeline import read_params
 from xmr.store.layout import Store
 
@@ -37,39 +35,21 @@ PAPER = {"wikipedia": {"cosine": (0.301, 0.290, 0.296), "full": (0.360, 0.310, 0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dataset", choices=["scenes", "wikipedia"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--store", default="store/scratch/uncsm")
-    ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
-    ap.add_argument("--sets", nargs="*", default=[], help="--set items added to every run")
-    ap.add_argument("--tag", default="", help="names the runs made with --sets")
-    args = ap.parse_args()
-    if args.sets and not args.tag:
-        ap.error("--sets needs a --tag")
+    args = table_arguments(__doc__, list(ROWS), list(ROWS),
+                           "store/scratch/uncsm")
     params, store = read_params(), Store(Path(args.store))
-    out_path = store.root / f"tables_{args.dataset}.json"
-    runs = json.loads(out_path.read_text()) if out_path.is_file() else {}
     tag = f"_{args.tag}" if args.tag else ""
-    for row in args.rows:
-        experiment = ROWS[row][0].format(args.dataset)
-        if row == "deep":
-            experiment = SAME_SPLIT_DEEP.get(args.dataset, experiment)
-        for seed in args.seeds:
-            run = f"{experiment}{tag}_s{seed}"
-            if run in runs:
-                continue
-            metrics, log = run_seeded(params, store, experiment, run, seed, args.sets)
-            runs[run] = {"row": row + tag, "seed": seed, "tasks": metrics["tasks"],
-                         "distances": metrics.get("distances", {}),
-                         "seconds": log["train_seconds"], "sets": args.sets,
-                         "phases": [{k: p[k] for k in ("name", "seconds") if k in p}
-                                    for p in log["phases"]]}
-            store.root.mkdir(parents=True, exist_ok=True)
-            out_path.write_text(json.dumps(runs, indent=1))
-            print(f"{run}: " + "  ".join(f"{t} {metrics['tasks'][t]['map']:.4f}"
-                                         for t in ("i2t", "t2i")) +
-                  f"  {log['train_seconds']:.0f} s", flush=True)
+    experiments = {row: ROWS[row][0].format(args.dataset) for row in args.rows}
+    if "deep" in experiments:
+        experiments["deep"] = SAME_SPLIT_DEEP.get(args.dataset, experiments["deep"])
+    runs = collect_runs(
+        params, store, f"tables_{args.dataset}", experiments, args.seeds, args.sets, args.tag,
+        keep=lambda m, log: {
+            "tasks": m["tasks"], "distances": m.get("distances", {}),
+            "seconds": log["train_seconds"],
+            "phases": [{k: p[k] for k in ("name", "seconds") if k in p} for p in log["phases"]]},
+        summary=lambda m, log: "  ".join(f"{t} {m['tasks'][t]['map']:.4f}" for t in ("i2t", "t2i"))
+        + f"  {log['train_seconds']:.0f} s")
     paper = PAPER.get(args.dataset, {})
     print(f"\n{args.dataset}, seeds {args.seeds}: MAP over the whole ranked list "
           "(the paper's in brackets)")
