@@ -341,3 +341,13 @@ def test_a_disabled_phase_is_skipped(tmp_path):
     log = json.loads(next(store.glob("experiments/*/train_log.json")).read_text())
     assert log["phases"][1] == {"name": "pretrain", "type": "gradient", "skipped": True}
     assert not any(e.get("phase") == "pretrain" for e in log["history"])
+
+
+@pytest.mark.parametrize("sets", [["evaluation.protocol=category_cosine",
+                                   "evaluation.also_distances=[learned]"],
+                                  ["architecture.metric_network=null"]])
+def test_learned_distance_anywhere_needs_the_network(sets):
+    with pytest.raises(SpecError, match="distance 'learned' ranks by the metric network|needs "
+                       "architecture.metric_network"):
+        load_spec("specs/uncsm/scenes.yaml",
+                  sets=sets + ["training.phases=[{type: uncsm_preprocess}]"])

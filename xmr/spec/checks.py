@@ -82,10 +82,15 @@ def check_registered_names(spec: ExperimentSpec, source: str) -> None:
     if isinstance(proto, str) and proto not in PROTOCOLS:
         problems.append(f"  evaluation.protocol: unknown protocol {proto!r}; "
                         f"choose one of: {', '.join(PROTOCOLS.names())}")
-    elif (PROTOCOLS.get(proto) if isinstance(proto, str) else proto).distance == "learned":
-        if spec.architecture.metric_network is None or not any(
-                p.type == "metric_network" for p in spec.training.phases):
-            problems.append("  evaluation.protocol: distance 'learned' ranks by the metric "
-                            "network: set architecture.metric_network and a metric_network phase")
+    else:
+        distances = {"evaluation.protocol": (PROTOCOLS.get(proto) if isinstance(proto, str)
+                                             else proto).distance,
+                     "evaluation.also_distances": "learned"
+                     if "learned" in spec.evaluation.also_distances else None}
+        trained = spec.architecture.metric_network is not None and any(
+            p.type == "metric_network" for p in spec.training.phases)
+        problems += [f"  {where}: distance 'learned' ranks by the metric network: set "
+                     "architecture.metric_network and a metric_network phase"
+                     for where, d in distances.items() if d == "learned" and not trained]
     if problems:
         raise SpecError("\n".join([f"{source}: {len(problems)} error(s) in the spec", *problems]))

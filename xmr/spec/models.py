@@ -66,10 +66,10 @@ class ExperimentSpec(Strict):
 
     def _check_phases(self) -> None:
         """Phases and losses that need particular parts: cca two linear branches of one size over
-        whole-item features; uncsm_preprocess uncsm branches; the metric network phase, the
-        `learned` distance and pair_ce a metric network; double_triplet the triplet branches."""
+        whole-item features; uncsm_preprocess uncsm branches; the metric network phase and
+        pair_ce a metric network; double_triplet the triplet branches. (The `learned` distance,
+        which a protocol name may imply, is checked with the registries: `spec/checks.py`.)"""
         arch = self.architecture
-        ev = self.evaluation
         needs = {"double_triplet": "triplet_branches", "pair_ce": "metric_network"}
         terms = [("losses", self.losses)] + [(f"training.phases.{i}.losses", p.losses)
                                              for i, p in enumerate(self.training.phases)
@@ -79,10 +79,6 @@ class ExperimentSpec(Strict):
                 part = needs.get(term.name)
                 if part and getattr(arch, part) is None:
                     raise ValueError(f"{where}.{j}: loss {term.name!r} needs architecture.{part}")
-        if "learned" in ev.also_distances and (arch.metric_network is None or not any(
-                p.type == "metric_network" for p in self.training.phases)):
-            raise ValueError("evaluation.also_distances: 'learned' ranks by the metric network: "
-                             "set architecture.metric_network and a metric_network phase")
         for i, phase in enumerate(self.training.phases):
             if phase.type == "metric_network" and arch.metric_network is None:
                 raise ValueError(f"training.phases.{i}: phase metric_network needs "
