@@ -129,6 +129,7 @@ def test_double_triplet_step_moves_the_negative_away():
     batch = _batch([0, 1])
     loss = LOSSES.get("double_triplet")(DoubleTripletParams(alpha=5.0, beta=5.0))
 
+    @torch.no_grad()
     def gap():  # d(I_0, T_1) - d(I_0, T_0) in S_i's branch space: negative minus positive
         g = model.triplet_branches["image"]
         a, t = g(img), g(txt)
