@@ -198,13 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def report_errors(command: str, fn: Callable[[], int]) -> int:
-    """Run ``fn``; bad input (spec, files, params, values) becomes one message and exit 1."""
+    """Run ``fn``; bad input (spec, files, params, values) or a diverged training run becomes one
+    message and exit 1."""
     try:
         return fn()
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return 1
-    except (FileNotFoundError, KeyError, ValueError) as exc:
+    except (FileNotFoundError, KeyError, ValueError, FloatingPointError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"{command}: {msg}", file=sys.stderr)
         return 1

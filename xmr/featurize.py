@@ -133,7 +133,10 @@ def featurize(store: Store, dataset_key: str, fspec: FeatureSpec, build: bool = 
             owners += [i] * len(texts)
     owners_arr = np.asarray(owners, dtype=np.int64)
     train = set(prepared.split_indices("train").tolist())
-    ext.fit([u for u, o in zip(flat, owners) if o in train])
+    if units.fit_per_item is None:
+        ext.fit([u for u, o in zip(flat, owners) if o in train])
+    else:  # e.g. words: word2vec learns from the training documents, not from lone words
+        ext.fit([u for i in sorted(train) for u in units.fit_per_item[i]])
     weights = ext.weights_file()
     provenance["weights_sha256"] = sha256_file(weights) if weights else None
     offsets = None

@@ -1,15 +1,17 @@
 """The cross-modal model a spec describes: two branches plus optional heads.
 
-Heads: a label classifier shared by both modalities, a k-bit hash layer per modality, and a
+Optional last layers shared by both branches (one module) give the common space. Heads: a label
+classifier shared by both modalities, a k-bit hash layer per modality, and a
 metric network that scores an (image, text) pair. Phases decide which parts are trained how.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .branches import build_branch, mlp
+from .branches import ACTIVATIONS, build_branch, mlp
 from .spec.models import ArchitectureSpec
 
 
@@ -56,13 +58,23 @@ class CrossModalModel(nn.Module):
         self.branches = nn.ModuleDict({m: build_branch(getattr(arch, m), in_dims[m])
                                        for m in ("image", "text")})
         dims = {m: b.out_dim for m, b in self.branches.items()}
+        self.shared = None
+        if arch.shared is not None:
+            sh = arch.shared
+            self.shared = nn.Sequential(
+                ACTIVATIONS[sh.activation]() if sh.in_activation else nn.Identity(),
+                mlp([dims["image"], *sh.hidden, sh.out], sh.activation))
+            self.shared_normalize = sh.normalize
+            dims = {m: sh.out for m in dims}
         self.emb_dim = dims["image"]
-        shared = dims["image"] == dims["text"]
-        if (arch.label_head or arch.metric_network or arch.triplet_branches) and not shared:
+        same = dims["image"] == dims["text"]
+        if (arch.shared or arch.label_head or arch.metric_network or arch.triplet_branches) \
+                and not same:
             raise ValueError(f"architecture: image.out ({dims['image']}) and text.out "
-                             f"({dims['text']}) must match for a shared label head, metric "
-                             "network or triplet branches")
-        self.label_head = nn.Linear(self.emb_dim, n_classes) if arch.label_head else None
+                             f"({dims['text']}) must match for shared layers, a shared label "
+                             "head, metric network or triplet branches")
+        self.label_head = (nn.Linear(self.emb_dim, n_classes, bias=arch.label_bias)
+                           if arch.label_head else None)
         self.hash_head = (nn.ModuleDict({m: nn.Linear(d, arch.hash_head.bits) for m, d in dims.items()})
                           if arch.hash_head else None)
         self.metric_network = (MetricNetwork(self.emb_dim, arch.metric_network.hidden)
@@ -73,7 +85,14 @@ class CrossModalModel(nn.Module):
                                                 for m, d in dims.items()}) if tb else None)
 
     def encode(self, modality: str, x) -> torch.Tensor:
-        return self.branches[modality](x)
+        return self.common(self.branches[modality](x))
+
+    def common(self, z: torch.Tensor) -> torch.Tensor:
+        """The shared last layers (when the architecture has them) over a branch's output."""
+        if self.shared is None:
+            return z
+        z = self.shared(z)
+        return F.normalize(z, dim=-1) if self.shared_normalize else z
 
     def hash(self, modality: str, emb: torch.Tensor) -> torch.Tensor:
         """Continuous codes in (-1, 1); sign() gives the binary code."""
@@ -97,7 +116,7 @@ class CrossModalModel(nn.Module):
 
     def module_by_name(self, name: str) -> nn.Module:
         parts = {"image": self.branches["image"], "text": self.branches["text"],
-                 "label_head": self.label_head, "hash_head": self.hash_head,
+                 "shared": self.shared, "label_head": self.label_head, "hash_head": self.hash_head,
                  "metric_network": self.metric_network, "triplet_branches": self.triplet_branches}
         top, _, rest = name.partition(".")
         if top not in parts:

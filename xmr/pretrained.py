@@ -16,7 +16,7 @@ import numpy as np
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
-POOLED_DIMS = {"efficientnet_lite0": 1280, "resnet34": 512, "resnet101": 2048}
+POOLED_DIMS = {"efficientnet_lite0": 1280, "resnet34": 512, "resnet101": 2048, "alexnet": 4096}
 
 
 def weights_path(who: str, value: str | None, hint: str) -> Path:
@@ -80,11 +80,15 @@ def torchvision_model(who: str, arch: str, weights: str | None):
 
 
 def pooled_cnn(who: str, arch: str, weights: str | None):
-    """``arch`` (a key of `POOLED_DIMS`) up to its global average pool."""
+    """``arch`` (a key of `POOLED_DIMS`) up to its global average pool; AlexNet up to fc7 (its
+    five convolutional layers, fc6 and fc7: ImageNet's classifier fc8 is dropped)."""
     import torch
 
     if arch == "efficientnet_lite0":
         return efficientnet_lite0(who, weights)
     model = torchvision_model(who, arch, weights)
+    if arch == "alexnet":
+        model.classifier = model.classifier[:-1]
+        return model
     model.fc = torch.nn.Identity()
     return model

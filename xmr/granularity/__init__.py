@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ..registry import Registry
 from ..spec.models import (GridGranularity, SelectiveSearchGranularity, SentencesGranularity,
-                           TagsGranularity, WholeGranularity)
+                           TagsGranularity, WholeGranularity, WordsGranularity)
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Units:
     kind: str
     per_item: list[list]  # list of boxes (x0, y0, x1, y1) | None, or of strings
     fine: bool
+    fit_per_item: list[list] | None = None  # what extractors fit on, when not the units themselves
 
     @property
     def count(self) -> int:
@@ -96,6 +97,21 @@ def tags(spec: TagsGranularity, modality: str, items: pa.Table,
          units: pa.Table, base: Path | None = None) -> Units:
     """The tags of each item, at most `max_units` per item."""
     return _text_units("tag", spec, modality, items, units)
+
+
+@GRANULARITIES.register("words")
+def words(spec: WordsGranularity, modality: str, items: pa.Table,
+          units: pa.Table, base: Path | None = None) -> Units:
+    """The words of each text in reading order, stop words removed, at most `max_units` per item.
+    Extractors fit on the whole documents (word2vec needs the words' contexts)."""
+    from ..extractors.text import stop_word_set, tokenize
+
+    if modality != "text":
+        raise ValueError("granularity 'words' applies to texts only")
+    stop = stop_word_set(spec.stop_words)
+    texts = _require_text(items)
+    per = [[w for w in tokenize(t) if w not in stop][: spec.max_units] for t in texts]
+    return Units(modality, "word", per, fine=True, fit_per_item=[[t] for t in texts])
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

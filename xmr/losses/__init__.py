@@ -1,7 +1,7 @@
 """Registered loss terms (`xmr list losses`); each spec term is `{name, weight, params}`."""
 
-from . import (contrastive, double_triplet, label_ce, multi_margin, multiscale,  # noqa: F401
-               pair_ce, quantization, triplet)  # (registration)
+from . import (contrastive, double_triplet, idcmr, label_ce, multi_margin,  # noqa: F401
+               multiscale, pair_ce, quantization, triplet)  # (registration)
 from .base import LOSSES, Batch, Loss
 
 __all__ = ["LOSSES", "Batch", "Loss", "build_losses"]

@@ -23,13 +23,15 @@ class Batch:
     index: torch.Tensor  # (B,) item indices into the dataset
     category: torch.Tensor  # (B,) long, -1 when unknown
     labels: torch.Tensor  # (B, C) float multi-hot
-    relevance: str  # category | shared_label
+    relevance: str  # category | shared_label | instance
     codes: torch.Tensor | None = None  # (B, bits) in {-1, +1}, set by hashing phases
     extra: dict = field(default_factory=dict)
 
     def relevant(self, other: "Batch | None" = None) -> torch.Tensor:
         """(B, B') bool: which pairs are relevant under the protocol's relevance rule."""
         other = other or self
+        if self.relevance == "instance":  # only an item's own pair
+            return self.index[:, None] == other.index[None, :]
         if self.relevance == "category":
             return self.category[:, None] == other.category[None, :]
         return (self.labels @ other.labels.T) > 0

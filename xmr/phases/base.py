@@ -71,7 +71,7 @@ def trainable_parameters(model: CrossModalModel, names: list[str]) -> list[torch
 
 def default_trainable(model: CrossModalModel) -> list[str]:
     names = ["image", "text"]
-    names += [n for n in ("label_head", "hash_head", "triplet_branches")
+    names += [n for n in ("shared", "label_head", "hash_head", "triplet_branches")
               if getattr(model, n) is not None]
     return names
 
@@ -97,8 +97,8 @@ def frozen_stem_forward(ctx: PhaseContext, rows: np.ndarray) -> Callable | None:
             cache[m][idx] = torch.cat(parts)
 
     def forward(batch_idx: torch.Tensor) -> dict:
-        return model.heads({m: (model.branches[m].top(cache[m][batch_idx]) if m in cache
-                                else model.encode(m, data.take(m, batch_idx)))
+        return model.heads({m: (model.common(model.branches[m].top(cache[m][batch_idx]))
+                                if m in cache else model.encode(m, data.take(m, batch_idx)))
                             for m in ("image", "text")})
 
     return forward
@@ -143,6 +143,10 @@ def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs
             total = 0.0
             for weight, lname, loss in losses:
                 value = loss(out, batch, model)
+                if not torch.isfinite(value):
+                    raise FloatingPointError(
+                        f"phase {name!r}, epoch {epoch + 1}, step {steps + 1}: loss {lname!r} is "
+                        f"{float(value.detach())}; lower the learning rate or this term's weight")
                 total = total + weight * value
                 sums[lname] += float(value.detach())
             opt.zero_grad(set_to_none=True)

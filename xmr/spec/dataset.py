@@ -88,6 +88,17 @@ class TagsGranularity(Strict):
     max_units: int = Field(64, ge=1, le=10_000)
 
 
+class WordsGranularity(Strict):
+    """The words of a text in reading order (xmr's tokenizer, stop words removed), at most
+    `max_units` per item: the document as a matrix of word vectors (idcmr). Extractors that learn
+    from context (word2vec) are fitted on the training split's whole documents."""
+
+    type: Literal["words"]
+    max_units: int = Field(100, ge=1, le=100_000)
+    stop_words: str = Field("english", description="'english' (scikit-learn's list), 'none', or "
+                            "a file of stop words (one per line)")
+
+
 class SelectiveSearchGranularity(Strict):
     """Selective-search regions of an image (opencv-contrib), overlaps resolved by the mgmm rule:
     of two regions with IoU above `iou`, the bigger one is kept."""
@@ -103,7 +114,7 @@ class SelectiveSearchGranularity(Strict):
 
 Granularity = Annotated[
     Union[WholeGranularity, GridGranularity, SelectiveSearchGranularity, SentencesGranularity,
-          TagsGranularity],
+          TagsGranularity, WordsGranularity],
     Field(discriminator="type"),
 ]
 
@@ -116,12 +127,12 @@ class FeatureSpec(Strict):
                                    "checked against the extractor's own model")
 
 
-IMAGE_ONLY, TEXT_ONLY = ("grid", "selective_search"), ("sentences", "tags")
+IMAGE_ONLY, TEXT_ONLY = ("grid", "selective_search"), ("sentences", "tags", "words")
 
 
 def check_granularity(where: str, feat: "FeatureSpec") -> None:
-    """A granularity applies to one modality: grid and regions to images, sentences and tags to
-    texts."""
+    """A granularity applies to one modality: grid and regions to images, sentences, tags and
+    words to texts."""
     g = feat.granularity.type
     if (g in IMAGE_ONLY and feat.modality != "image") or (g in TEXT_ONLY and feat.modality != "text"):
         raise ValueError(f"{where}.granularity: {g!r} does not apply to {feat.modality} features")

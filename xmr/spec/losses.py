@@ -161,8 +161,58 @@ class DoubleTripletLoss(Strict):
     params: DoubleTripletParams = DoubleTripletParams()
 
 
+class LabelRegressionParams(Strict):
+    classifier: Literal["learned", "closed_form"] = Field(
+        "closed_form", description="learned: the label head (architecture.label_head, set "
+        "label_bias: false for the paper's C) trained by the gradient; closed_form: C refitted "
+        "on every batch by ridge least squares (Algorithm 1, step 7; docs/idcmr.md)")
+    ridge: float = Field(1.0, gt=0, le=1e6, description="closed_form: the ridge term that makes "
+                         "step 7 well posed")
+    squared: bool = Field(False, description="squared Frobenius norms (Eq. 18 prints plain ones)")
+
+
+class LabelRegressionLoss(Strict):
+    """idcmr's J1 (Eq. 18): a linear classifier C on the common space against the label matrix,
+    (1/n) (||U C - Z||_F + ||V C - Z||_F)."""
+
+    name: Literal["label_regression"]
+    weight: float = Field(1.0, ge=0)
+    params: LabelRegressionParams = LabelRegressionParams()
+
+
+class PairwiseLikelihoodParams(Strict):
+    intra: bool = Field(True, description="also the intra-modal image-image and text-text terms "
+                        "(the second and third parts of Eq. 19)")
+    reduction: Literal["n", "pairs"] = Field(
+        "n", description="n: each sum over the batch's n x n pairs divided by n, as Eq. 19 "
+        "prints it (it grows with the batch); pairs: divided by n^2, the mean per pair")
+
+
+class PairwiseLikelihoodLoss(Strict):
+    """idcmr's J2 (Eqs. 19-22): the negative log-likelihood of the batch's pairwise similarity
+    under sigmoid(u_i . v_j), inter-modal and intra-modal, each divided by n; stable softplus."""
+
+    name: Literal["pairwise_likelihood"]
+    weight: float = Field(1.0, ge=0)
+    params: PairwiseLikelihoodParams = PairwiseLikelihoodParams()
+
+
+class ModalityInvarianceParams(Strict):
+    squared: bool = Field(False, description="the squared Frobenius norm (Eq. 23 prints the plain "
+                          "one)")
+
+
+class ModalityInvarianceLoss(Strict):
+    """idcmr's J3 (Eq. 23): (1/n) ||U - V||_F between the paired image and text representations."""
+
+    name: Literal["modality_invariance"]
+    weight: float = Field(1.0, ge=0)
+    params: ModalityInvarianceParams = ModalityInvarianceParams()
+
+
 LossTerm = Annotated[
     Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss, MultiMarginTripletLoss,
-          MultiScaleMetricLoss, ContrastiveLoss, DoubleTripletLoss],
+          MultiScaleMetricLoss, ContrastiveLoss, DoubleTripletLoss, LabelRegressionLoss,
+          PairwiseLikelihoodLoss, ModalityInvarianceLoss],
     Field(discriminator="name"),
 ]

@@ -61,13 +61,18 @@ class ExperimentSpec(Strict):
                                      "need grid, selective_search, sentences or tags")
                 if role == "coarse" and feat.granularity.type != "whole":
                     raise ValueError(f"{where}: {name!r} is fine-grained; coarse needs whole items")
+                if branch.type == "word_matrix" and feat.granularity.type != "words":
+                    raise ValueError(f"{where}: a word_matrix branch reads a `words` feature set "
+                                     f"(one unit per word); {name!r} has granularity "
+                                     f"{feat.granularity.type!r}")
         self._check_phases()
         return self
 
     def _check_phases(self) -> None:
         """Phases and losses that need particular parts: cca two linear branches of one size over
         whole-item features; uncsm_preprocess uncsm branches; the metric network phase and
-        pair_ce a metric network; double_triplet the triplet branches. (The `learned` distance,
+        pair_ce a metric network; double_triplet the triplet branches; label_regression's learned
+        classifier the label head. (The `learned` distance,
         which a protocol name may imply, is checked with the registries: `spec/checks.py`.)"""
         arch = self.architecture
         needs = {"double_triplet": "triplet_branches", "pair_ce": "metric_network"}
@@ -79,6 +84,10 @@ class ExperimentSpec(Strict):
                 part = needs.get(term.name)
                 if part and getattr(arch, part) is None:
                     raise ValueError(f"{where}.{j}: loss {term.name!r} needs architecture.{part}")
+                if (term.name == "label_regression" and term.params.classifier == "learned"
+                        and not arch.label_head):
+                    raise ValueError(f"{where}.{j}: loss 'label_regression' with classifier "
+                                     "'learned' needs architecture.label_head (the classifier C)")
         for i, phase in enumerate(self.training.phases):
             if phase.type == "metric_network" and arch.metric_network is None:
                 raise ValueError(f"training.phases.{i}: phase metric_network needs "
