@@ -22,11 +22,13 @@ setup: $(BIN)/.installed
 
 # The embedded default always; the Wikipedia experiments too when its data is present. Of the
 # mgmm Table 6 rows only the full model (cfm) runs here, of msdmml's Tables 1-2 the full model,
-# of uncsm's Tables 5-6 the full model on Wikipedia; `make ablations` runs every row (and
-# msdmml's pixel path, uncsm on scenes), keeping `make repro` under 15 minutes on 2 CPUs.
-MAIN := 'evaluate@scenes_*' 'evaluate@mgmm_scenes_cfm' 'evaluate@msdmml_scenes'
+# of uncsm's Tables 5-6 the full model on Wikipedia, of idcmr's loss ablation and vectorisation
+# comparison the full model; `make ablations` runs every row (and msdmml's pixel path, uncsm on
+# scenes, idcmr's word-pair study), keeping `make repro` under 15 minutes on 2 CPUs.
+MAIN := 'evaluate@scenes_*' 'evaluate@mgmm_scenes_cfm' 'evaluate@msdmml_scenes' \
+        'evaluate@idcmr_scenes'
 WIKI := 'evaluate@wikipedia_*' 'evaluate@mgmm_wikipedia_cfm' 'evaluate@msdmml_wikipedia' \
-        'evaluate@msdmml_wikipedia_tuned' 'evaluate@uncsm_wikipedia'
+        'evaluate@msdmml_wikipedia_tuned' 'evaluate@uncsm_wikipedia' 'evaluate@idcmr_wikipedia'
 
 repro: setup
 	@if [ -d "$(DATA)/wikipedia" ]; then \
@@ -37,13 +39,15 @@ repro: setup
 	fi
 
 # Every stage of dvc.yaml: the main experiments and all ablation rows (mgmm Table 6, msdmml
-# Tables 1-2, its pixel path and the frozen-backbone comparison, uncsm Tables 5-6).
+# Tables 1-2, its pixel path and the frozen-backbone comparison, uncsm Tables 5-6, idcmr's loss
+# ablation, vectorisation comparison and word-pair study).
 ablations: setup
 	@if [ -d "$(DATA)/wikipedia" ]; then \
 		$(BIN)/dvc repro; \
 	else \
 		$(BIN)/dvc repro --glob 'evaluate@scenes_*' 'evaluate@mgmm_scenes_*' \
-			'evaluate@msdmml_scenes*' 'evaluate@uncsm_scenes*'; \
+			'evaluate@msdmml_scenes*' 'evaluate@uncsm_scenes*' 'evaluate@idcmr_scenes*' \
+			'vectorisation@scenes'; \
 	fi
 
 test: setup

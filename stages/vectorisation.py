@@ -32,12 +32,12 @@ def main(argv: list[str] | None = None) -> int:
                        f"{sorted(unknown)} (per_category, min_df, seed)")
     store = Store(args.store)
     prepared = Prepared.open(store, args.dataset)
-    if prepared.meta.get("multilabel"):
-        raise ValueError(f"dataset {args.dataset}: the word-pair study needs single-label "
-                         "categories")
     rows = prepared.split_indices("train")
     texts = prepared.items.column("text").to_pylist()
     cats = prepared.items.column("category").to_pylist()
+    if any(cats[i] < 0 for i in rows):
+        raise ValueError(f"dataset {args.dataset}: the word-pair study needs a category for "
+                         "every training item")
     result = study([texts[i] for i in rows], [cats[i] for i in rows], **settings)
     result = {"dataset": args.dataset, **result}
     write_json(store.root / "studies" / f"vectorisation_{args.dataset}.json", result)

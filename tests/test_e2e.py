@@ -67,12 +67,16 @@ def test_dvc_pipeline_repro_and_experiments(tmp_path):
     params["experiments"] = {k: v for k, v in params["experiments"].items() if k.startswith("scenes")}
     params["experiments"]["scenes_deep"]["set"]["training"]["phases"]["0"]["epochs"] = 2
     params["experiments"]["scenes_cca"]["set"] = {"training": {"phases": {"0": {"pca": 16}}}}
+    params["studies"] = {"vectorisation": {"scenes": params["studies"]["vectorisation"]["scenes"]}}
     proj = dvc_project(tmp_path / "proj", params)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     out = run_dvc(proj, "repro")
     for stage in ("prepare@scenes", "featurize@scenes", "train@scenes_cca", "train@scenes_deep",
-                  "evaluate@scenes_cca", "evaluate@scenes_deep"):
+                  "evaluate@scenes_cca", "evaluate@scenes_deep", "vectorisation@scenes"):
         assert f"Running stage '{stage}'" in out
+    study = json.loads((proj / "store" / "studies" / "vectorisation_scenes.json").read_text())
+    assert set(study["methods"]) == {"bow", "cbow", "skipgram", "glove", "glove_corpus"}
+    assert study["methods"]["bow"]["auc"] == 0.5  # one-hot words: every pair at cosine 0
     assert "Running stage" not in run_dvc(proj, "repro")
     subprocess.run([*git, "add", "-A"], cwd=proj, check=True)
     subprocess.run([*git, "commit", "-qm", "base"], cwd=proj, check=True)

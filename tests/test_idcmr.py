@@ -337,6 +337,43 @@ def test_pair_scores_reference():
     assert s["dissimilar"] == 0.0 and s["auc"] == 1.0
 
 
+def test_cooccurrence_matches_a_window_loop():
+    from xmr.extractors.glove import cooccurrence
+
+    docs = [[0, 1, 2, 1], [2, 0], [3]]
+    x = cooccurrence(docs, 4, window=2).toarray()
+    ref = np.zeros((4, 4))
+    for d in docs:
+        for a in range(len(d)):
+            for b in range(a + 1, min(a + 2, len(d) - 1) + 1):
+                ref[d[a], d[b]] += 1 / (b - a)
+                ref[d[b], d[a]] += 1 / (b - a)
+    np.testing.assert_allclose(x, ref)
+
+
+def test_glove_fit_reconstructs_log_cooccurrence():
+    """Eq. 17 on a tiny corpus: the weighted loss falls towards 0, and the vectors of words that
+    share contexts end up closer than those of words that never meet."""
+    from xmr.extractors.glove import GloVeCorpus
+
+    texts = ["red apple fruit sweet", "green apple fruit sour", "fast car engine road",
+             "slow car engine wheel"] * 5
+    g = GloVeCorpus({"vector_size": 8, "window": 3, "min_count": 1, "epochs": 300, "lr": 0.1,
+                     "stop_words": "none"})
+    g.fit(texts)
+    assert g.history[-1] < 0.05 * g.history[0]
+    index, vec = g._load()
+
+    def cos(a, b):
+        va, vb = vec[index[a]], vec[index[b]]
+        return float(va @ vb / np.linalg.norm(va) / np.linalg.norm(vb))
+
+    assert cos("apple", "fruit") > cos("apple", "engine")
+    out = g.transform(["apple fruit", "unknownword"])
+    np.testing.assert_allclose(out[0], (vec[index["apple"]] + vec[index["fruit"]]) / 2, rtol=1e-6)
+    assert not out[1].any()
+
+
 # ----------------------------------------------------------------- specs end to end
 
 

@@ -11,8 +11,9 @@ every vectorisation knows are candidates, so all are scored on the same pairs.
 
 Vectorisations: ``bow`` (a word is its one-hot vector, the paper's definition: distinct words
 always have cosine 0), ``cbow`` and ``skipgram`` (gensim word2vec trained on the training
-documents, the `word2vec_*` extractors' defaults) and ``glove`` (GloVe 6B 50-d, the
-`glove_mean` extractor's vectors). Scores per vectorisation: the mean cosine of similar and of
+documents, the `word2vec_*` extractors' defaults), ``glove`` (GloVe 6B 50-d, the `glove_mean`
+extractor's vectors) and ``glove_corpus`` (GloVe trained on the training documents, the
+`glove_corpus` extractor's defaults). Scores per vectorisation: the mean cosine of similar and of
 dissimilar pairs, their gap, and the ROC AUC of separating the two by cosine (0.5 = chance).
 """
 
@@ -23,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-METHODS = ("bow", "cbow", "skipgram", "glove")
+METHODS = ("bow", "cbow", "skipgram", "glove", "glove_corpus")
 
 
 def characteristic_words(docs: Sequence[Sequence[str]], categories: Sequence[int],
@@ -74,6 +75,7 @@ def pair_scores(vectors: dict[str, np.ndarray], similar, dissimilar) -> dict[str
 def vectorisers(train_texts: Sequence[str], seed: int) -> tuple[dict, list[list[str]]]:
     """Method -> word -> vector lookups (``None`` for bow: one-hot, built per word set), and the
     training documents as token lists (xmr's tokenizer, English stop words removed)."""
+    from .extractors.glove import GloVeCorpus
     from .extractors.text import GloVeMean, Word2VecCBOW, Word2VecSkipGram
 
     lookups: dict = {"bow": None}
@@ -82,8 +84,10 @@ def vectorisers(train_texts: Sequence[str], seed: int) -> tuple[dict, list[list[
         w2v = cls({"seed": seed})
         w2v.fit(list(train_texts))
         lookups[name] = w2v.model.wv
-    index, table = GloVeMean({})._load()
-    lookups["glove"] = (index, table)
+    lookups["glove"] = GloVeMean({})._load()
+    corpus = GloVeCorpus({"seed": seed})
+    corpus.fit(list(train_texts))
+    lookups["glove_corpus"] = corpus._load()
     docs = [w2v._tokens(t) for t in train_texts]
     return lookups, docs
 
@@ -92,10 +96,9 @@ def study(train_texts: Sequence[str], categories: Sequence[int], per_category: i
           min_df: int = 5, seed: int = 0) -> dict:
     """The study on one corpus's training split: the pairs and each vectorisation's scores."""
     lookups, docs = vectorisers(train_texts, seed)
-    glove_index, glove = lookups["glove"]
-
     def known(w):
-        return all(w in lookups[m].key_to_index for m in ("cbow", "skipgram")) and w in glove_index
+        return (all(w in lookups[m].key_to_index for m in ("cbow", "skipgram"))
+                and all(w in lookups[m][0] for m in ("glove", "glove_corpus")))
 
     words = characteristic_words(docs, categories, per_category, min_df, known)
     similar, dissimilar = word_pairs(words, seed)
@@ -107,7 +110,8 @@ def study(train_texts: Sequence[str], categories: Sequence[int], per_category: i
     vectors = {"bow": {w: one_hot[i] for i, w in enumerate(vocab)},
                "cbow": {w: lookups["cbow"][w] for w in vocab},
                "skipgram": {w: lookups["skipgram"][w] for w in vocab},
-               "glove": {w: np.asarray(glove[glove_index[w]]) for w in vocab}}
+               **{m: {w: np.asarray(lookups[m][1][lookups[m][0][w]]) for w in vocab}
+                  for m in ("glove", "glove_corpus")}}
     return {"pairs": {"similar": len(similar), "dissimilar": len(dissimilar),
                       "rule": f"co-category words: {per_category} purest per category, "
                               f"min_df {min_df}, seed {seed}"},
