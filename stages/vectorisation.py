@@ -1,7 +1,7 @@
 """vectorisation@<dataset>: idcmr's word-pair study (Fig. 4) on a prepared dataset's training
 texts -> store/studies/vectorisation_<dataset>.json (`xmr/vectorisation.py`).
 
-Reads params.yaml `studies.vectorisation.<dataset>` (per_category, min_df, seed).
+Reads params.yaml `studies.vectorisation.<dataset>` (per_category, min_df, min_purity, seed).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = ((read_params().get("studies") or {}).get("vectorisation") or {}).get(args.dataset)
     if settings is None:
         raise KeyError(f"params.yaml: no studies.vectorisation.{args.dataset}")
-    unknown = set(settings) - {"per_category", "min_df", "seed"}
+    unknown = set(settings) - {"per_category", "min_df", "min_purity", "seed"}
     if unknown:
         raise KeyError(f"params.yaml: studies.vectorisation.{args.dataset}: unknown keys "
-                       f"{sorted(unknown)} (per_category, min_df, seed)")
+                       f"{sorted(unknown)} (per_category, min_df, min_purity, seed)")
     store = Store(args.store)
     prepared = Prepared.open(store, args.dataset)
     rows = prepared.split_indices("train")

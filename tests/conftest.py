@@ -23,8 +23,11 @@ def run_dvc(cwd: Path, *args: str) -> str:
 
 
 def dvc_project(proj: Path, params: dict) -> Path:
-    """A scratch copy of the pipeline (code, specs, dvc.yaml) with ``params``, under git and DVC."""
+    """A scratch copy of the pipeline (code, specs, dvc.yaml) with ``params``, under git and DVC.
+    dvc.yaml iterates over `studies.vectorisation`; ``params`` without it get it empty."""
     import yaml
+
+    params = {**params, "studies": params.get("studies") or {"vectorisation": {}}}
 
     proj.mkdir()
     for name in ("dvc.yaml", ".dvcignore", "specs", "stages", "xmr"):

@@ -215,6 +215,29 @@ def test_shared_layers_need_equal_branch_outputs():
         load_spec("specs/idcmr/scenes.yaml", sets=["architecture.text.out=64"])
 
 
+def test_alexnet_cnn_branch_ends_at_fc7(tmp_path):
+    """`backbone: alexnet` loads the named torchvision state dict and feeds fc7 (4,096-d, after
+    its ReLU: the five convolutional layers, fc6 and fc7, without ImageNet's fc8) to the FC layers."""
+    from xmr.branches import build_branch
+    from xmr.compat.torchvision import import_torchvision
+    from xmr.spec.models import CNNBranch
+
+    torch.manual_seed(0)
+    net = import_torchvision().models.alexnet(weights=None).eval()
+    weights = tmp_path / "alexnet.pth"
+    torch.save(net.state_dict(), weights)
+    branch = build_branch(CNNBranch(type="cnn", backbone="alexnet", weights=str(weights), crop=64,
+                                    hidden=[], out=8, normalize=False), 3 * 64 * 64).eval()
+    pixels = torch.randint(0, 256, (2, 3 * 64 * 64), dtype=torch.uint8)
+    x = (pixels.view(2, 3, 64, 64).float() - branch.mean) / branch.std
+    with torch.no_grad():
+        fc7 = net.classifier[:-1](torch.flatten(net.avgpool(net.features(x)), 1))
+        assert fc7.shape == (2, 4096)
+        assert torch.allclose(branch(pixels), branch.head(fc7), atol=1e-5)
+    with pytest.raises(ValueError, match="needs `weights`"):
+        CNNBranch(type="cnn", backbone="alexnet")
+
+
 # ------------------------------------------------------------------------ the word matrix
 
 
@@ -325,6 +348,8 @@ def test_cocategory_pairs():
     assert len(dissimilar) == 2
     assert all((a in words[0]) != (b in words[0]) for a, b in dissimilar)
     assert characteristic_words(docs, cats, 2, 2, known=lambda w: w != "army")[1] == ["siege", "war"]
+    assert characteristic_words(docs, cats, 2, 2, min_purity=0.7,
+                                known=lambda w: w != "army")[1] == ["siege"]
 
 
 def test_pair_scores_reference():

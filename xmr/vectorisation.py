@@ -4,8 +4,8 @@ place words that should be similar closer (cosine) than words that should not?
 Pairs come from the corpus itself, by category (WordNet is not installable offline): over the
 training documents, each word with document frequency >= ``min_df`` gets the category in which
 most of its documents lie and its purity, the share of its documents there. The ``per_category``
-purest words of each category (ties: more documents first, then alphabetical) are its
-characteristic words. Similar pairs: two characteristic words of one category; dissimilar pairs:
+purest words of each category with purity >= ``min_purity`` (ties: more documents first, then
+alphabetical) are its characteristic words. Similar pairs: two characteristic words of one category; dissimilar pairs:
 words of two different categories, as many as the similar ones, drawn with ``seed``. Only words
 every vectorisation knows are candidates, so all are scored on the same pairs.
 
@@ -28,7 +28,7 @@ METHODS = ("bow", "cbow", "skipgram", "glove", "glove_corpus")
 
 
 def characteristic_words(docs: Sequence[Sequence[str]], categories: Sequence[int],
-                         per_category: int, min_df: int,
+                         per_category: int, min_df: int, min_purity: float = 0.0,
                          known=lambda w: True) -> dict[int, list[str]]:
     """Category -> its ``per_category`` purest words (see the module docstring)."""
     df: Counter = Counter()
@@ -42,7 +42,8 @@ def characteristic_words(docs: Sequence[Sequence[str]], categories: Sequence[int
         if n < min_df or not known(w):
             continue
         c, k = max(by_cat[w].items(), key=lambda ck: (ck[1], -ck[0]))
-        ranked.setdefault(c, []).append((-k / n, -n, w))
+        if k / n >= min_purity:
+            ranked.setdefault(c, []).append((-k / n, -n, w))
     return {c: [w for *_, w in sorted(rows)[:per_category]] for c, rows in sorted(ranked.items())}
 
 
@@ -93,18 +94,19 @@ def vectorisers(train_texts: Sequence[str], seed: int) -> tuple[dict, list[list[
 
 
 def study(train_texts: Sequence[str], categories: Sequence[int], per_category: int = 10,
-          min_df: int = 5, seed: int = 0) -> dict:
+          min_df: int = 5, min_purity: float = 0.5, seed: int = 0) -> dict:
     """The study on one corpus's training split: the pairs and each vectorisation's scores."""
     lookups, docs = vectorisers(train_texts, seed)
     def known(w):
         return (all(w in lookups[m].key_to_index for m in ("cbow", "skipgram"))
                 and all(w in lookups[m][0] for m in ("glove", "glove_corpus")))
 
-    words = characteristic_words(docs, categories, per_category, min_df, known)
+    words = characteristic_words(docs, categories, per_category, min_df, min_purity, known)
     similar, dissimilar = word_pairs(words, seed)
     if not similar or not dissimilar:
         raise ValueError(f"vectorisation study: too few characteristic words (min_df {min_df}, "
-                         f"{per_category} per category) to form similar and dissimilar pairs")
+                         f"min_purity {min_purity}, {per_category} per category) to form similar "
+                         "and dissimilar pairs")
     vocab = sorted({w for ws in words.values() for w in ws})
     one_hot = np.eye(len(vocab), dtype=np.float32)
     vectors = {"bow": {w: one_hot[i] for i, w in enumerate(vocab)},
@@ -114,6 +116,6 @@ def study(train_texts: Sequence[str], categories: Sequence[int], per_category: i
                   for m in ("glove", "glove_corpus")}}
     return {"pairs": {"similar": len(similar), "dissimilar": len(dissimilar),
                       "rule": f"co-category words: {per_category} purest per category, "
-                              f"min_df {min_df}, seed {seed}"},
+                              f"min_df {min_df}, min_purity {min_purity}, seed {seed}"},
             "words": {str(c): ws for c, ws in words.items()},
             "methods": {m: pair_scores(vectors[m], similar, dissimilar) for m in METHODS}}

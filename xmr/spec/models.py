@@ -72,8 +72,8 @@ class ExperimentSpec(Strict):
         """Phases and losses that need particular parts: cca two linear branches of one size over
         whole-item features; uncsm_preprocess uncsm branches; the metric network phase and
         pair_ce a metric network; double_triplet the triplet branches; label_regression's learned
-        classifier the label head. (The `learned` distance,
-        which a protocol name may imply, is checked with the registries: `spec/checks.py`.)"""
+        classifier the label head. (The `learned` distance, which a protocol name may imply, is
+        checked with the registries: `spec/checks.py`.)"""
         arch = self.architecture
         needs = {"double_triplet": "triplet_branches", "pair_ce": "metric_network"}
         terms = [("losses", self.losses)] + [(f"training.phases.{i}.losses", p.losses)
