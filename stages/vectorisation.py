@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['pairs']['dissimilar']} dissimilar pairs")
     for m in METHODS:
         s = result["methods"][m]
-        print(f"  {m:9s} similar {s['similar']:.3f}  dissimilar {s['dissimilar']:.3f}  "
+        print(f"  {m:12s} similar {s['similar']:.3f}  dissimilar {s['dissimilar']:.3f}  "
               f"gap {s['gap']:.3f}  AUC {s['auc']:.3f}")
     return 0
 
