@@ -394,6 +394,9 @@ def test_glove_fit_reconstructs_log_cooccurrence():
         return float(va @ vb / np.linalg.norm(va) / np.linalg.norm(vb))
 
     assert cos("apple", "fruit") > cos("apple", "engine")
+    again = GloVeCorpus(g.params.model_dump())
+    again.fit(texts)
+    assert np.array_equal(again._load()[1], vec)  # bit-reproducible
     out = g.transform(["apple fruit", "unknownword"])
     np.testing.assert_allclose(out[0], (vec[index["apple"]] + vec[index["fruit"]]) / 2, rtol=1e-6)
     assert not out[1].any()
