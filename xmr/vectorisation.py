@@ -74,29 +74,32 @@ def pair_scores(vectors: dict[str, np.ndarray], similar, dissimilar) -> dict[str
 
 
 def vectorisers(train_texts: Sequence[str], seed: int) -> tuple[dict, list[list[str]]]:
-    """Method -> word -> vector lookups (``None`` for bow: one-hot, built per word set), and the
-    training documents as token lists (xmr's tokenizer, English stop words removed)."""
+    """The trained word-vector lookups (cbow, skipgram: gensim KeyedVectors; glove, glove_corpus:
+    (word index, matrix)), and the training documents as token lists (xmr's tokenizer, English
+    stop words removed, as the extractors read them). BoW needs no lookup: it is one-hot."""
     from .extractors.glove import GloVeCorpus
-    from .extractors.text import GloVeMean, Word2VecCBOW, Word2VecSkipGram
+    from .extractors.text import (GloVeMean, Word2VecCBOW, Word2VecSkipGram, stop_word_set,
+                                  tokenize)
 
-    lookups: dict = {"bow": None}
-    w2v = None
+    texts = list(train_texts)
+    lookups: dict = {}
     for name, cls in (("cbow", Word2VecCBOW), ("skipgram", Word2VecSkipGram)):
         w2v = cls({"seed": seed})
-        w2v.fit(list(train_texts))
+        w2v.fit(texts)
         lookups[name] = w2v.model.wv
     lookups["glove"] = GloVeMean({})._load()
     corpus = GloVeCorpus({"seed": seed})
-    corpus.fit(list(train_texts))
+    corpus.fit(texts)
     lookups["glove_corpus"] = corpus._load()
-    docs = [w2v._tokens(t) for t in train_texts]
-    return lookups, docs
+    stop = stop_word_set("english")
+    return lookups, [[t for t in tokenize(text) if t not in stop] for text in texts]
 
 
 def study(train_texts: Sequence[str], categories: Sequence[int], per_category: int = 10,
           min_df: int = 5, min_purity: float = 0.5, seed: int = 0) -> dict:
     """The study on one corpus's training split: the pairs and each vectorisation's scores."""
     lookups, docs = vectorisers(train_texts, seed)
+
     def known(w):
         return (all(w in lookups[m].key_to_index for m in ("cbow", "skipgram"))
                 and all(w in lookups[m][0] for m in ("glove", "glove_corpus")))
