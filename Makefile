@@ -7,7 +7,7 @@ DATA   ?= $(or $(XMR_DATA),../shared/data)
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro ablations test clean-scratch
+.PHONY: setup repro ablations dmsfh test clean-scratch
 
 # A virtual environment with pinned versions. torch is installed first, on its own, so that the
 # CPU wheel is chosen and torchvision's `torch==2.13.0` requirement is already met.
@@ -23,12 +23,15 @@ setup: $(BIN)/.installed
 # The embedded default always; the Wikipedia experiments too when its data is present. Of the
 # mgmm Table 6 rows only the full model (cfm) runs here, of msdmml's Tables 1-2 the full model,
 # of uncsm's Tables 5-6 the full model on Wikipedia, of idcmr's loss ablation and vectorisation
-# comparison the full model; `make ablations` runs every row (and msdmml's pixel path, uncsm on
-# scenes, idcmr's word-pair study), keeping `make repro` under 15 minutes on 2 CPUs.
+# comparison the full model, of dmsfh's tables the 64-bit model on Wikipedia; `make ablations`
+# runs every row (and msdmml's pixel path, uncsm on scenes, idcmr's word-pair study, dmsfh's
+# code lengths, Table 6 and the MIRFLICKR-25K text run), keeping `make repro` under 15 minutes
+# on 2 CPUs.
 MAIN := 'evaluate@scenes_*' 'evaluate@mgmm_scenes_cfm' 'evaluate@msdmml_scenes' \
         'evaluate@idcmr_scenes'
 WIKI := 'evaluate@wikipedia_*' 'evaluate@mgmm_wikipedia_cfm' 'evaluate@msdmml_wikipedia' \
-        'evaluate@msdmml_wikipedia_tuned' 'evaluate@uncsm_wikipedia' 'evaluate@idcmr_wikipedia'
+        'evaluate@msdmml_wikipedia_tuned' 'evaluate@uncsm_wikipedia' 'evaluate@idcmr_wikipedia' \
+        'evaluate@dmsfh_wikipedia_64'
 
 repro: setup
 	@if [ -d "$(DATA)/wikipedia" ]; then \
@@ -40,15 +43,27 @@ repro: setup
 
 # Every stage of dvc.yaml: the main experiments and all ablation rows (mgmm Table 6, msdmml
 # Tables 1-2, its pixel path and the frozen-backbone comparison, uncsm Tables 5-6, idcmr's loss
-# ablation, vectorisation comparison and word-pair study).
+# ablation, vectorisation comparison and word-pair study, dmsfh's tables).
 ablations: setup
-	@if [ -d "$(DATA)/wikipedia" ]; then \
+	@if [ -d "$(DATA)/wikipedia" ] && [ -d "$(DATA)/mirflickr25k" ]; then \
 		$(BIN)/dvc repro; \
+	elif [ -d "$(DATA)/wikipedia" ]; then \
+		$(BIN)/dvc repro --glob 'evaluate@scenes_*' 'evaluate@wikipedia_*' 'evaluate@mgmm_*' \
+			'evaluate@msdmml_*' 'evaluate@uncsm_*' 'evaluate@idcmr_*' 'evaluate@dmsfh_scenes_*' \
+			'evaluate@dmsfh_wikipedia_*' 'vectorisation@*'; \
 	else \
 		$(BIN)/dvc repro --glob 'evaluate@scenes_*' 'evaluate@mgmm_scenes_*' \
 			'evaluate@msdmml_scenes*' 'evaluate@uncsm_scenes*' 'evaluate@idcmr_scenes*' \
-			'vectorisation@scenes'; \
+			'vectorisation@scenes' 'evaluate@dmsfh_scenes_*'; \
 	fi
+
+# dmsfh's stages only: the code-length series and Table 6 on scenes (and Wikipedia), and the
+# text network on the real MIRFLICKR-25K tags, for the datasets present.
+dmsfh: setup
+	@globs="'evaluate@dmsfh_scenes_*'"; \
+	if [ -d "$(DATA)/wikipedia" ]; then globs="$$globs 'evaluate@dmsfh_wikipedia_*'"; fi; \
+	if [ -d "$(DATA)/mirflickr25k" ]; then globs="$$globs 'evaluate@dmsfh_mirflickr25k_*'"; fi; \
+	eval $(BIN)/dvc repro --glob $$globs
 
 test: setup
 	$(BIN)/python -m pytest -q

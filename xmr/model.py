@@ -75,8 +75,16 @@ class CrossModalModel(nn.Module):
                              "head, metric network or triplet branches")
         self.label_head = (nn.Linear(self.emb_dim, n_classes, bias=arch.label_bias)
                            if arch.label_head else None)
-        self.hash_head = (nn.ModuleDict({m: nn.Linear(d, arch.hash_head.bits) for m, d in dims.items()})
-                          if arch.hash_head else None)
+        hh = arch.hash_head
+        if hh is not None and hh.layout == "split":
+            for m, d in dims.items():
+                if d != hh.bits + n_classes:
+                    raise ValueError(f"hash_head.layout 'split': {m}.out is {d}; it must be bits "
+                                     f"+ classes = {hh.bits} + {n_classes} = "
+                                     f"{hh.bits + n_classes}")
+        self.hash_spec = hh
+        self.hash_head = (nn.ModuleDict({m: nn.Linear(d, hh.bits) for m, d in dims.items()})
+                          if hh is not None and hh.layout == "linear" else None)
         self.metric_network = (MetricNetwork(self.emb_dim, arch.metric_network.hidden)
                                if arch.metric_network else None)
         tb = arch.triplet_branches
@@ -94,23 +102,33 @@ class CrossModalModel(nn.Module):
         z = self.shared(z)
         return F.normalize(z, dim=-1) if self.shared_normalize else z
 
+    @property
+    def has_codes(self) -> bool:
+        return self.hash_spec is not None
+
     def hash(self, modality: str, emb: torch.Tensor) -> torch.Tensor:
-        """Continuous codes in (-1, 1); sign() gives the binary code."""
-        if self.hash_head is None:
+        """Continuous codes (F for images, G for texts); their sign is the binary code. `split`
+        layout: the first `bits` units of the branch's output."""
+        hh = self.hash_spec
+        if hh is None:
             raise ValueError("this architecture has no hash_head")
-        return torch.tanh(self.hash_head[modality](emb))
+        h = emb[:, :hh.bits] if hh.layout == "split" else self.hash_head[modality](emb)
+        return torch.tanh(h) if hh.activation == "tanh" else h
 
     def forward(self, inputs: dict) -> dict[str, torch.Tensor]:
         return self.heads({m: self.encode(m, inputs[m]) for m in ("image", "text")})
 
     def heads(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Add the label logits and hash outputs of the embeddings ``out`` (modality -> (B, d))."""
+        mods = [m for m in ("image", "text") if m in out]
         out = dict(out)
-        if self.label_head is not None:
-            for m in ("image", "text"):
+        split = self.hash_spec is not None and self.hash_spec.layout == "split"
+        for m in mods:
+            if self.label_head is not None:
                 out[f"logits_{m}"] = self.label_head(out[m])
-        if self.hash_head is not None:
-            for m in ("image", "text"):
+            elif split:  # the branch's own label layer: its last c units
+                out[f"logits_{m}"] = out[m][:, self.hash_spec.bits:]
+            if self.hash_spec is not None:
                 out[f"hash_{m}"] = self.hash(m, out[m])
         return out
 

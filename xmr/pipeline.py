@@ -235,6 +235,12 @@ def evaluate_step(store: Store, name: str) -> dict:
                 w.writerow(["rank", "recall", "precision"])
                 for row in zip(r.pr["rank"], r.pr["recall"], r.pr["precision"]):
                     w.writerow([int(row[0]), f"{row[1]:.6f}", f"{row[2]:.6f}"])
+            if r.radius is not None:  # hash lookup: one point per Hamming radius
+                with open(tmp / f"radius_{t}.csv", "w", newline="") as fh:
+                    w = csv.writer(fh)
+                    w.writerow(["radius", "recall", "precision"])
+                    for row in zip(r.radius["radius"], r.radius["recall"], r.radius["precision"]):
+                        w.writerow([int(row[0]), f"{row[1]:.6f}", f"{row[2]:.6f}"])
     with atomic_dir(store.curves_dir(name)) as tmp:
         for t, r in results.items():
             with open(tmp / f"map_at_r_{t}.csv", "w", newline="") as fh:

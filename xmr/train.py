@@ -65,7 +65,7 @@ def represent(model: CrossModalModel, data: ExperimentData, idx: np.ndarray | No
                  for s in range(0, len(rows), batch)]
         e = torch.cat(parts)
         emb[m] = e.float().cpu().numpy()
-        if model.hash_head is not None:
+        if model.has_codes:
             codes[m] = pack_codes(model.hash(m, e))
     return Representations(emb, codes or None)
 

@@ -208,4 +208,4 @@ def build_branch(spec, in_dim: int | dict[str, int]) -> Branch:
     return BRANCHES.get(spec.type)(spec, in_dim)
 
 
-from . import mgmm, uncsm, words  # noqa: E402,F401  (registration; they build on the classes above)
+from . import mgmm, txtnet, uncsm, words  # noqa: E402,F401  (registration; they build on the classes above)

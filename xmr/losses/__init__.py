@@ -1,6 +1,6 @@
 """Registered loss terms (`xmr list losses`); each spec term is `{name, weight, params}`."""
 
-from . import (contrastive, double_triplet, idcmr, label_ce, multi_margin,  # noqa: F401
+from . import (contrastive, dmsfh, double_triplet, idcmr, label_ce, multi_margin,  # noqa: F401
                multiscale, pair_ce, quantization, triplet)  # (registration)
 from .base import LOSSES, Batch, Loss
 

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from ..spec.models import ProtocolSpec
-from .functional import chunk_metrics, ranked_relevance, relevance
+from ..spec.models import parse_metric_name
+from .functional import chunk_metrics, radius_counts, radius_metrics, ranked_relevance, relevance
 from .scorers import SCORERS
 
 TASKS = {"i2t": ("image", "text"), "t2i": ("text", "image"), "i2i": ("image", "image"),
@@ -38,6 +39,16 @@ class TaskResult:
     pr: dict[str, np.ndarray]
     n_queries: int
     n_empty: int
+    radius: dict[str, np.ndarray] | None = None  # hash lookup curve: radius, precision, recall
+
+
+def _mean(values: np.ndarray, empty_queries: str) -> float:
+    """The summary of per-query values: NaN (a query without a relevant item) counts as 0 under
+    ``empty_queries: zero`` and is left out under ``skip``."""
+    if empty_queries == "zero":
+        values = np.nan_to_num(values, nan=0.0)
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if len(finite) else math.nan
 
 
 def make_scorer(protocol: ProtocolSpec, task: str, metric_network=None) -> Callable:
@@ -63,6 +74,10 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
     db_pos = {int(i): p for p, i in enumerate(database.item_idx)} if same_pool else {}
     cutoffs = torch.unique(torch.linspace(1, n_db, pr_points).round().long())
     chunk = max(1, min(query_chunk, SCORE_BUDGET // n_db))
+    lookup = protocol.distance == "hamming"
+    max_d = 8 * q_rep.shape[1] if lookup else 0  # packed bytes -> bits (padding bits agree)
+    by_radius: dict[str, list[torch.Tensor]] = {"hp": [], "hr": []}
+    ranking = [m for m in metrics if parse_metric_name(m)[0] not in ("hp", "hr", "hf1")]
     per_query: dict[str, list[torch.Tensor]] = {m: [] for m in metrics}
     prec_sum = torch.zeros(len(cutoffs), dtype=torch.float64)
     rec_sum = torch.zeros(len(cutoffs), dtype=torch.float64)
@@ -80,7 +95,16 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
                 if int(item) in db_pos:
                     exclude[row, db_pos[int(item)]] = True
         ranked = ranked_relevance(scores, rel, exclude)
-        values, curves = chunk_metrics(ranked, metrics, protocol.map_at_r_denominator, cutoffs)
+        values, curves = chunk_metrics(ranked, ranking, protocol.map_at_r_denominator, cutoffs)
+        if lookup:
+            found, hits = radius_counts(-scores, rel, max_d, exclude)
+            per_radius = radius_metrics(found, hits, curves["n_relevant"])
+            for key in by_radius:
+                by_radius[key].append(per_radius[key])
+            for m in metrics:
+                base, r = parse_metric_name(m)
+                if base in per_radius:
+                    values[m] = per_radius[base][:, min(r, max_d)]
         for m in metrics:
             per_query[m].append(values[m])
         ok = curves["n_relevant"] > 0
@@ -89,13 +113,20 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
         n_valid += int(ok.sum())
     pq = {m: torch.cat(v).numpy() for m, v in per_query.items()}
     n_empty = n_q - n_valid
-    summary = {}
-    for m, v in pq.items():
-        if protocol.empty_queries == "zero":
-            v = np.nan_to_num(v, nan=0.0)
-        finite = v[~np.isnan(v)]
-        summary[m] = float(finite.mean()) if len(finite) else math.nan
+    summary = {m: _mean(v, protocol.empty_queries) for m, v in pq.items()}
     denom = max(n_valid, 1)
     pr = {"rank": cutoffs.numpy(), "precision": (prec_sum / denom).numpy(),
           "recall": (rec_sum / denom).numpy()}
-    return TaskResult(summary, pq, pr, n_q, n_empty)
+    radius = None
+    if lookup:
+        p_r, r_r = (torch.cat(by_radius[k]).numpy() for k in ("hp", "hr"))
+        ok = ~np.isnan(r_r[:, 0])  # queries with a relevant item, as for the PR curve
+        mean_p = p_r[ok].mean(0) if ok.any() else np.full(max_d + 1, np.nan)
+        mean_r = r_r[ok].mean(0) if ok.any() else np.full(max_d + 1, np.nan)
+        radius = {"radius": np.arange(max_d + 1), "precision": mean_p, "recall": mean_r}
+        for m in metrics:  # Table 5: the F1 of the mean precision and the mean recall
+            base, r = parse_metric_name(m)
+            if base == "hf1":
+                p, rc = (_mean(a[:, min(r, max_d)], protocol.empty_queries) for a in (p_r, r_r))
+                summary[m] = 2 * p * rc / (p + rc) if p + rc > 0 else 0.0
+    return TaskResult(summary, pq, pr, n_q, n_empty, radius)

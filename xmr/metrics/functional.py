@@ -9,6 +9,10 @@ Conventions (stamped into every result through the protocol):
 - P@N: relevant in the top N / N. R@K: relevant in the top K / all relevant. hit@K: 1 when a
   relevant item is in the top K (the "Recall@K" of caption retrieval and of mgmm's Table 5).
 - PR curve: precision and recall at evenly spaced cut-offs, averaged over queries.
+- Hash lookup within Hamming radius r (``hp@r``, ``hr@r``, ``hf1@r``; the hamming distance only):
+  the items at distance <= r are returned, unordered, so ties do not matter. Precision is 0 for
+  a lookup that returns nothing. The summary ``hf1@r`` is the F1 of the mean precision and mean
+  recall (dmsfh Table 5's F1 is computed so); per query it is that query's F1.
 """
 
 from __future__ import annotations
@@ -73,6 +77,39 @@ def chunk_metrics(ranked: torch.Tensor, metrics: list[str], map_at_r_denominator
         curves["precision"] = precision[:, idx]
         curves["recall"] = cum[:, idx] / n_rel.clamp(min=1).unsqueeze(1)
     return out, curves
+
+
+def radius_counts(distance: torch.Tensor, relevant: torch.Tensor, max_distance: int,
+                  exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hash lookup counts of a chunk: (q, max_distance + 1) items retrieved within Hamming
+    radius r (distance <= r) and relevant items among them, for every r; excluded items count
+    in neither."""
+    keep = torch.ones_like(relevant) if exclude is None else ~exclude
+    if exclude is not None:
+        relevant = relevant & keep
+    d = distance.long().clamp(0, max_distance)
+    shape = (len(d), max_distance + 1)
+    found = torch.zeros(shape, dtype=torch.long).scatter_add_(1, d, keep.long())
+    hits = torch.zeros(shape, dtype=torch.long).scatter_add_(1, d, relevant.long())
+    return found.cumsum(1), hits.cumsum(1)
+
+
+def radius_metrics(found: torch.Tensor, hits: torch.Tensor, n_relevant: torch.Tensor
+                   ) -> dict[str, torch.Tensor]:
+    """Per query and radius (q, R + 1): lookup precision (relevant found / found; 0 when the
+    lookup finds nothing), recall (relevant found / all relevant) and F1 (2PR / (P + R); 0 when
+    both are 0); all three NaN for a query without a relevant item (the protocol's
+    `empty_queries` decides how such queries count, as for MAP)."""
+    found, hits = found.double(), hits.double()
+    n_rel = n_relevant.double().unsqueeze(1)
+    precision = torch.where(found > 0, hits / found.clamp(min=1), torch.zeros_like(hits))
+    recall = torch.where(n_rel > 0, hits / n_rel.clamp(min=1), torch.full_like(hits, float("nan")))
+    both = precision + recall
+    f1 = torch.where(both > 0, 2 * precision * recall / both.clamp(min=1e-300),
+                     torch.zeros_like(both))
+    empty = recall.isnan()
+    return {"hp": torch.where(empty, recall, precision), "hr": recall,
+            "hf1": torch.where(empty, recall, f1)}
 
 
 def relevance(q_category: torch.Tensor, db_category: torch.Tensor, q_labels: torch.Tensor,

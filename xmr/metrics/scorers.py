@@ -33,9 +33,10 @@ def inner_product() -> Scorer:
 
 
 def pack_codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
-    """{-1, +1} or {0, 1} codes (n, bits) -> bit-packed uint8 (n, ceil(bits / 8))."""
+    """Continuous or {-1, +1} codes (n, bits) -> bit-packed uint8 (n, ceil(bits / 8)): bit 1 where
+    the value is >= 0 (dmsfh Eq. 1: sign(0) = +1), zero padding bits at the end."""
     arr = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
-    return np.packbits(arr > 0, axis=1)
+    return np.packbits(arr >= 0, axis=1)
 
 
 def hamming_distance(q_packed: np.ndarray, db_packed: np.ndarray, block: int = 4096) -> np.ndarray:

@@ -104,6 +104,15 @@ def frozen_stem_forward(ctx: PhaseContext, rows: np.ndarray) -> Callable | None:
     return forward
 
 
+def finite_loss(loss, name: str, out: dict, batch, model, where: str) -> torch.Tensor:
+    """A loss term's value on a batch; a non-finite one stops the run, saying where."""
+    value = loss(out, batch, model)
+    if not torch.isfinite(value):
+        raise FloatingPointError(f"{where}: loss {name!r} is {float(value.detach())}; lower the "
+                                 "learning rate or this term's weight")
+    return value
+
+
 def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs: int,
                optimizer: OptimizerSpec, select_on_val: bool,
                forward: Callable | None = None) -> dict:
@@ -142,11 +151,8 @@ def run_epochs(ctx: PhaseContext, name: str, terms, trainable: list[str], epochs
             out = forward(idx) if forward else model(data.inputs(idx))
             total = 0.0
             for weight, lname, loss in losses:
-                value = loss(out, batch, model)
-                if not torch.isfinite(value):
-                    raise FloatingPointError(
-                        f"phase {name!r}, epoch {epoch + 1}, step {steps + 1}: loss {lname!r} is "
-                        f"{float(value.detach())}; lower the learning rate or this term's weight")
+                value = finite_loss(loss, lname, out, batch, model,
+                                    f"phase {name!r}, epoch {epoch + 1}, step {steps + 1}")
                 total = total + weight * value
                 sums[lname] += float(value.detach())
             opt.zero_grad(set_to_none=True)

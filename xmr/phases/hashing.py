@@ -34,9 +34,9 @@ def code_update(h_image: torch.Tensor, h_text: torch.Tensor, gamma: float) -> to
 def alternating_hash(ctx: PhaseContext, spec: AlternatingHashPhase) -> dict:
     """Alternate network epochs with the closed-form update of the training items' codes B."""
     model, data = ctx.model, ctx.data
-    if model.hash_head is None:
+    if not model.has_codes:
         raise ValueError("phase alternating_hash needs architecture.hash_head")
-    bits = model.hash_head["image"].out_features
+    bits = model.hash_spec.bits
     train = torch.as_tensor(data.split("train"), device=ctx.device)
     ctx.codes = torch.zeros(data.n_items, bits, device=ctx.device)
     h = hash_outputs(ctx, train)

@@ -68,6 +68,28 @@ class WordMatrixBranch(Strict):
     normalize: bool = True
 
 
+class TxtNetBranch(Strict):
+    """dmsfh's TxtNet (Section 3.2): T -> MS -> 4096 -> 512 -> out over a bag-of-words vector.
+    The multi-scale (MS) fusion module has one block per scale: average pooling of the BoW vector
+    with that window and stride, a 1 x 1 convolution and the activation; the blocks' maps (and
+    the input, `include_input`) are fused (`fusion`) into the first fully connected layer."""
+
+    type: Literal["txtnet"]
+    input: str | None = None
+    scales: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=lambda: [50, 30, 15, 10, 5], min_length=1,
+        description="pooling windows of the MS blocks (3.2: 50, 30, 15, 10, 5)")
+    include_input: bool = Field(True, description="fuse the BoW vector itself beside the blocks")
+    fusion: Literal["concat", "resize"] = Field(
+        "concat", description="how the blocks are fused (3.2 does not say): concat: the pooled "
+        "maps (length ceil(T / scale) each) end to end; resize: each pooled value spread back over "
+        "its window (length T), the maps stacked as channels, a (1 + blocks) x T input")
+    hidden: list[Width] = Field(default_factory=lambda: [4096, 512])
+    out: Width = Field(128, description="dmsfh: k + c (bits + classes)")
+    activation: Activation = "relu"
+    normalize: bool = False
+
+
 class ConvNetBranch(Strict):
     """A small CNN trained end to end from pixels (needs a `pixels` feature set)."""
 
@@ -192,14 +214,22 @@ class UNCSMBranch(Strict):
 
 
 Branch = Annotated[
-    Union[MLPBranch, LinearBranch, UnitPoolBranch, WordMatrixBranch, ConvNetBranch, CNNBranch,
-          MGMMBranch, UNCSMBranch],
+    Union[MLPBranch, LinearBranch, UnitPoolBranch, WordMatrixBranch, TxtNetBranch, ConvNetBranch,
+          CNNBranch, MGMMBranch, UNCSMBranch],
     Field(discriminator="type")
 ]
 
 
 class HashHead(Strict):
-    bits: int = Field(32, ge=8, le=1024)
+    """k-bit codes per modality. `linear`: a linear hash layer on each branch's output. `split`
+    (dmsfh 3.2): the branch's last layer has k + c units; its first k are the hash layer and the
+    other c the modality's label layer (logits), so the branch's `out` must be bits + classes."""
+
+    bits: int = Field(32, ge=1, le=1024)
+    layout: Literal["linear", "split"] = "linear"
+    activation: Literal["tanh", "none"] = Field(
+        "tanh", description="on the continuous codes; dmsfh's F and G are the layer's plain "
+        "outputs (none), kept near +-1 by the quantisation loss")
 
 
 class MetricNetworkSpec(Strict):
@@ -246,7 +276,7 @@ class ArchitectureSpec(Strict):
         "feed them, so set the branches' `normalize: false`")
     label_head: bool = Field(True, description="a linear classifier shared by both modalities")
     label_bias: bool = Field(True, description="the label head's bias (idcmr's C has none)")
-    hash_head: HashHead | None = Field(None, description="a k-bit tanh hash layer per modality")
+    hash_head: HashHead | None = Field(None, description="k-bit codes per modality")
     metric_network: MetricNetworkSpec | None = None
     triplet_branches: TripletBranchesSpec | None = Field(
         None, description="the loss branches the `double_triplet` loss reads (uncsm)")
@@ -256,6 +286,19 @@ class ArchitectureSpec(Strict):
         if self.shared is not None and self.image.out != self.text.out:
             raise ValueError(f"shared: the shared layers read both branches, so image.out "
                              f"({self.image.out}) and text.out ({self.text.out}) must match")
+        return self
+
+    @model_validator(mode="after")
+    def _split_hash_layout(self) -> "ArchitectureSpec":
+        if self.hash_head is not None and self.hash_head.layout == "split":
+            if self.label_head or self.shared is not None:
+                raise ValueError("hash_head.layout 'split' takes the label layer from each "
+                                 "branch's last units: set label_head: false and no `shared`")
+            for m in ("image", "text"):
+                if getattr(self, m).out <= self.hash_head.bits:
+                    raise ValueError(f"hash_head.layout 'split': {m}.out "
+                                     f"({getattr(self, m).out}) must be bits "
+                                     f"({self.hash_head.bits}) + the number of classes")
         return self
 
     @model_validator(mode="after")

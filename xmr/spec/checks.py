@@ -5,6 +5,7 @@ of branches trained from pixels. `xmr validate` and every run call `check_regist
 from __future__ import annotations
 
 from .load import SpecError, params_errors
+from .evaluation import RADIUS_METRICS, parse_metric_name
 from .models import ExperimentSpec
 
 
@@ -66,6 +67,41 @@ def pixel_problems(spec: ExperimentSpec) -> list[str]:
     return out
 
 
+ALTERNATING_TERMS = ("inter_pair_nll", "intra_pair_nll", "label_bce_sum", "graph_regularization",
+                     "code_quantization")
+
+
+def alternating_problems(spec: ExperimentSpec) -> list[str]:
+    """The `dmsfh` phase's terms, and those terms nowhere else (they need its stored outputs)."""
+    out = []
+    arch = spec.architecture
+    for i, phase in enumerate(spec.training.phases):
+        own = getattr(phase, "losses", None)
+        terms = own if own is not None else spec.losses
+        where = f"training.phases.{i}" + (".losses" if own is not None else " (the spec's losses)")
+        if phase.type != "dmsfh":
+            if phase.type in ("gradient", "alternating_hash"):
+                out += [f"{where}: loss {t.name!r} belongs to the dmsfh phase"
+                        for t in terms if t.name in ALTERNATING_TERMS]
+            continue
+        wrong = [t.name for t in terms if t.name not in ALTERNATING_TERMS]
+        if wrong:
+            out.append(f"{where}: {wrong} are not dmsfh terms ({', '.join(ALTERNATING_TERMS)})")
+        weights = {t.name: t.weight for t in terms}
+        if weights.get("code_quantization", 0) <= 0:
+            out.append(f"{where}: the dmsfh phase needs code_quantization (L5) with a positive "
+                       "weight")
+        if "inter_pair_nll" in weights and len(phase.modalities) < 2:
+            out.append(f"training.phases.{i}.modalities: inter_pair_nll (L1) needs both networks")
+        if arch.hash_head is None:
+            out.append(f"training.phases.{i}: the dmsfh phase needs architecture.hash_head")
+        elif "label_bce_sum" in weights and arch.hash_head.layout != "split" \
+                and not arch.label_head:
+            out.append(f"{where}: label_bce_sum (L3) needs a label layer: hash_head.layout "
+                       "'split' or label_head")
+    return out
+
+
 def check_registered_names(spec: ExperimentSpec, source: str) -> None:
     """Names and parameters that resolve through registries (datasets, extractors, protocols).
 
@@ -92,5 +128,10 @@ def check_registered_names(spec: ExperimentSpec, source: str) -> None:
         problems += [f"  {where}: distance 'learned' ranks by the metric network: set "
                      "architecture.metric_network and a metric_network phase"
                      for where, d in distances.items() if d == "learned" and not trained]
+        radius = [m for m in spec.evaluation.metrics if parse_metric_name(m)[0] in RADIUS_METRICS]
+        if radius and distances["evaluation.protocol"] != "hamming":
+            problems.append(f"  evaluation.metrics: {radius} are hash-lookup metrics; they need "
+                            "a protocol with distance 'hamming'")
+    problems += [f"  {p}" for p in alternating_problems(spec)]
     if problems:
         raise SpecError("\n".join([f"{source}: {len(problems)} error(s) in the spec", *problems]))

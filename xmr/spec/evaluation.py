@@ -52,7 +52,9 @@ class EvaluationSpec(Strict):
     metrics: list[MetricName] = Field(
         default_factory=lambda: ["map", "map@100", "p@50", "r@10"], min_length=1,
         description="map, map@R, p@N, r@K, hit@K (R, N, K positive integers); hit@K is the "
-        "fraction of queries with a relevant item in the top K (mgmm's Recall@K)",
+        "fraction of queries with a relevant item in the top K (mgmm's Recall@K); with the "
+        "hamming distance also hp@r, hr@r, hf1@r: precision, recall and F1 of the hash lookup "
+        "within Hamming radius r (dmsfh Table 5)",
     )
     pr_points: int = Field(20, ge=2, le=1000)
     map_curve: list[Annotated[int, Field(ge=1, le=10**9)]] = Field(
@@ -74,14 +76,20 @@ class EvaluationSpec(Strict):
         return self
 
 
+RADIUS_METRICS = ("hp", "hr", "hf1")
+
+
 def parse_metric_name(name: str) -> tuple[str, int | None]:
-    """'map' -> ('map', None); 'map@100' -> ('map', 100); 'p@50'; 'r@10'."""
+    """'map' -> ('map', None); 'map@100' -> ('map', 100); 'p@50'; 'r@10'; 'hit@1'; the hash
+    lookup metrics within Hamming radius r: 'hp@2' (precision), 'hr@2' (recall), 'hf1@2'."""
     base, _, cut = name.partition("@")
-    if base not in ("map", "p", "r", "hit") or (base != "map" and not cut):
-        raise ValueError(f"metric {name!r} is not one of map, map@R, p@N, r@K, hit@K")
+    if base not in ("map", "p", "r", "hit", *RADIUS_METRICS) or (base != "map" and not cut):
+        raise ValueError(f"metric {name!r} is not one of map, map@R, p@N, r@K, hit@K, hp@r, "
+                         "hr@r, hf1@r")
     if cut:
-        if not cut.isdigit() or not 0 < int(cut) <= 10**9:
-            raise ValueError(f"metric {name!r}: the cut-off must be a positive integer")
+        low = 0 if base in RADIUS_METRICS else 1
+        if not cut.isdigit() or not low <= int(cut) <= 10**9:
+            raise ValueError(f"metric {name!r}: the cut-off must be an integer >= {low}")
         return base, int(cut)
     return base, None
 

@@ -210,9 +210,50 @@ class ModalityInvarianceLoss(Strict):
     params: ModalityInvarianceParams = ModalityInvarianceParams()
 
 
+class _AlternatingTerm(Strict):
+    weight: float = Field(1.0, ge=0)
+    params: NoParams = NoParams()
+
+
+class InterPairNLLLoss(_AlternatingTerm):
+    """dmsfh L1 (Eq. 3): -sum_ij [S_ij phi_ij - log(1 + e^phi_ij)], phi = F G^T / 2, between the
+    trained modality's batch and the other modality's stored outputs (`dmsfh` phase)."""
+
+    name: Literal["inter_pair_nll"]
+
+
+class IntraPairNLLLoss(_AlternatingTerm):
+    """dmsfh L2 (Eqs. 5-7): the same likelihood within the trained modality, phi = F F^T / 2
+    (images) or G G^T / 2 (texts), against its own stored outputs (`dmsfh` phase)."""
+
+    name: Literal["intra_pair_nll"]
+
+
+class LabelBCESumLoss(_AlternatingTerm):
+    """dmsfh L3 (Eqs. 8-10): sigmoid cross-entropy of the modality's label layer against the
+    multi-hot labels, summed over items and labels (`dmsfh` phase)."""
+
+    name: Literal["label_bce_sum"]
+
+
+class GraphRegularizationLoss(_AlternatingTerm):
+    """dmsfh L4 (Eq. 11): tr(B^T L B), L the Laplacian of the training items' label-similarity
+    graph. It depends on the codes B only: its weight (gamma) enters the B update."""
+
+    name: Literal["graph_regularization"]
+
+
+class CodeQuantizationLoss(_AlternatingTerm):
+    """dmsfh L5 (Eq. 12): ||B - F||_F^2 + ||B - G||_F^2, each network's part in its own step
+    (`dmsfh` phase); its weight (beta) also enters the B update."""
+
+    name: Literal["code_quantization"]
+
+
 LossTerm = Annotated[
     Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss, MultiMarginTripletLoss,
           MultiScaleMetricLoss, ContrastiveLoss, DoubleTripletLoss, LabelRegressionLoss,
-          PairwiseLikelihoodLoss, ModalityInvarianceLoss],
+          PairwiseLikelihoodLoss, ModalityInvarianceLoss, InterPairNLLLoss, IntraPairNLLLoss,
+          LabelBCESumLoss, GraphRegularizationLoss, CodeQuantizationLoss],
     Field(discriminator="name"),
 ]

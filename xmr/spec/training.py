@@ -100,6 +100,44 @@ class AlternatingHashPhase(Strict):
     optimizer: OptimizerSpec = OptimizerSpec()
 
 
+class DMSFHPhase(Strict):
+    """dmsfh Algorithm 1: every epoch, an epoch of the image network, an epoch of the text
+    network (each with the other network's stored outputs and the codes B fixed), then the
+    closed-form update of B (Eq. 18). Loss terms: inter_pair_nll (L1), intra_pair_nll (L2),
+    label_bce_sum (L3), graph_regularization (L4, weight gamma), code_quantization (L5,
+    weight beta); the learning rate decays geometrically from optimizer.lr to lr_end."""
+
+    type: Literal["dmsfh"]
+    name: str = "dmsfh"
+    epochs: Epochs = Field(500, description="outer iterations of Algorithm 1 (4.3: 500)")
+    losses: list[LossTerm] | None = Field(None, description="defaults to the spec's `losses`")
+    modalities: list[Modality] = Field(
+        default_factory=lambda: ["image", "text"], min_length=1,
+        description="the networks trained; [text] trains TxtNet alone (no images), without L1")
+    trainable: list[str] | None = Field(
+        None, description="module names updated in each modality's step (e.g. image.head to keep "
+        "a CNN backbone frozen); default: the whole branch")
+    optimizer: OptimizerSpec = OptimizerSpec(type="sgd", lr=10 ** -1.5, momentum=0.0)
+    lr_end: float = Field(1e-6, gt=0, description="learning rate of the last epoch (4.3: "
+                          "10^-1.5 decayed to 10^-6)")
+    lr_decay: Literal["linear", "geometric"] = Field(
+        "linear", description="how the rate goes from optimizer.lr to lr_end over the epochs "
+        "(4.3 says 'gradually'; linear is DCMH's schedule, geometric falls faster)")
+    reduction: Literal["mean", "sum"] = Field(
+        "mean", description="mean: each term averaged over its elements (L1, L2 over the batch's "
+        "n pairs per item, L3 over labels, L5 over bits) and gamma / n in the B update; sum: "
+        "Eq. 13's sums (their ratios as printed), the total divided by N_batch x n")
+    init_outputs: Literal["random", "network"] = Field(
+        "random", description="the stored F and G before the first step: N(0, 1) draws (DCMH's "
+        "code does so; B starts as random codes, which breaks the symmetry between items) or the "
+        "untrained networks' outputs (nearly equal for every item: B collapses to one code)")
+    code_sweeps: int = Field(10, ge=1, le=10_000, description="cyclic coordinate-descent sweeps "
+                             "over the rows of B per update, at most (it stops when none "
+                             "changes)")
+    select_on_val: bool = Field(False, description="keep the epoch with the best val MAP (the "
+                                "paper trains a fixed number of epochs)")
+
+
 class MetricNetworkPhase(Strict):
     """uncsm Section 3.2: the metric network trained with cross-entropy (Eqs. 4-5) on (image,
     text) pairs of the train split drawn once at random, similar : dissimilar as set, the
@@ -128,8 +166,8 @@ class UNCSMPreprocessPhase(Strict):
 
 
 Phase = Annotated[
-    Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, MetricNetworkPhase,
-          MGMMFramework1Phase, UNCSMPreprocessPhase],
+    Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, DMSFHPhase,
+          MetricNetworkPhase, MGMMFramework1Phase, UNCSMPreprocessPhase],
     Field(discriminator="type"),
 ]
 
