@@ -338,6 +338,8 @@ def test_validate_rejects_what_a_dmsfh_run_would_reject():
         load_spec(spec, sets=["training.phases.0.modalities=[text]"])
     with pytest.raises(SpecError, match="not dmsfh terms"):
         load_spec(spec, sets=["losses.0={name: label_ce}"])
+    with pytest.raises(SpecError, match="belong to no network"):
+        load_spec(spec, sets=["training.phases.0.trainable=[hash_head]"])
     with pytest.raises(SpecError, match="must be bits"):
         load_spec(spec, sets=["architecture.text.out=16"])
 

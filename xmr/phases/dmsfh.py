@@ -137,6 +137,10 @@ def dmsfh(ctx: PhaseContext, spec: DMSFHPhase) -> dict:
     for p in model.parameters():
         p.requires_grad_(False)
     optimizers = {}
+    stray = [t for t in spec.trainable or [] if t.split(".")[0] not in spec.modalities]
+    if stray:
+        raise ValueError(f"phase dmsfh: trainable {stray} belong to no network it trains "
+                         f"({', '.join(spec.modalities)})")
     for m in spec.modalities:
         names = [t for t in (spec.trainable or [m]) if t.split(".")[0] == m]
         params = trainable_parameters(model, names)
@@ -162,6 +166,8 @@ def dmsfh(ctx: PhaseContext, spec: DMSFHPhase) -> dict:
             order = torch.as_tensor(ctx.generator.permutation(n), device=device)
             for s in range(0, n, bs):
                 rows = order[s:s + bs]
+                if len(rows) < 2:  # a batch of one (batch norm cannot train on it)
+                    continue
                 idx = train[rows]
                 batch = data.batch(idx)
                 batch.codes = codes[rows]
@@ -186,8 +192,8 @@ def dmsfh(ctx: PhaseContext, spec: DMSFHPhase) -> dict:
                  **{k: v / n for k, v in sums.items()},  # per item and element
                  "bits_flipped": float((codes != previous).float().mean()),
                  "code_sweeps": sweeps,
-                 "objective_eq18": code_objective(codes, list(outputs.values()), similar, beta,
-                                                  gamma) / n}
+                 "code_objective": code_objective(codes, list(outputs.values()), similar, beta,
+                                                  gamma) / n}  # Eq. 18 per item
         best.end_epoch(entry, bar)
     bar.close()
     if spec.select_on_val:
@@ -195,4 +201,4 @@ def dmsfh(ctx: PhaseContext, spec: DMSFHPhase) -> dict:
     for p in model.parameters():
         p.requires_grad_(True)
     ctx.codes = None
-    return {**best.result(), "final_objective_eq18": entry["objective_eq18"]}
+    return {**best.result(), "final_code_objective": entry["code_objective"]}

@@ -91,6 +91,10 @@ def alternating_problems(spec: ExperimentSpec) -> list[str]:
         if weights.get("code_quantization", 0) <= 0:
             out.append(f"{where}: the dmsfh phase needs code_quantization (L5) with a positive "
                        "weight")
+        stray = [t for t in phase.trainable or [] if t.split(".")[0] not in phase.modalities]
+        if stray:
+            out.append(f"training.phases.{i}.trainable: {stray} belong to no network the phase "
+                       f"trains ({', '.join(phase.modalities)})")
         if "inter_pair_nll" in weights and len(phase.modalities) < 2:
             out.append(f"training.phases.{i}.modalities: inter_pair_nll (L1) needs both networks")
         if arch.hash_head is None:
