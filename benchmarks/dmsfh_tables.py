@@ -38,7 +38,8 @@ def main() -> None:
     tag = f"_{args.tag}" if args.tag else ""
     rows = {row: ROWS[row][0].format(args.dataset) for row in args.rows if row != "deep"}
     runs = {}
-    keep = lambda m, log: {"tasks": m["tasks"], "seconds": log["train_seconds"]}  # noqa: E731
+    keep = lambda m, log: {"tasks": m["tasks"], "seconds": log["train_seconds"],  # noqa: E731
+                           "val_map": log.get("best_val_map")}
     summary = lambda m, log: "  ".join(  # noqa: E731
         f"{t} {m['tasks'][t]['map']:.4f}" for t in ("i2t", "t2i")) + f"  {log['train_seconds']:.0f} s"
     if rows:
@@ -50,8 +51,8 @@ def main() -> None:
                             DEEP_SETS.get(args.dataset, []) + args.sets, args.tag, keep=keep,
                             summary=summary)
     print(f"\n{args.dataset}, seeds {args.seeds}: MAP over the whole ranked list")
-    print("| row | I→T | T→I | average | train s |")
-    print("|---" * 5 + "|")
+    print("| row | I→T | T→I | average | val MAP (final model) | train s |")
+    print("|---" * 6 + "|")
     for row in args.rows:
         rs = [r for r in runs.values() if r["row"] == row + tag and r["seed"] in args.seeds]
         if not rs:
@@ -60,7 +61,8 @@ def main() -> None:
         def values(t, metric="map"):
             return [r["tasks"][t][metric] for r in rs]
         avg = [statistics.mean(pair) for pair in zip(values("i2t"), values("t2i"))]
-        cells = [fmt(values("i2t")), fmt(values("t2i")), fmt(avg)]
+        val = [r["val_map"] for r in rs if r.get("val_map") is not None]
+        cells = [fmt(values("i2t")), fmt(values("t2i")), fmt(avg), fmt(val) if val else "—"]
         secs = statistics.mean(r["seconds"] for r in rs)
         name = ROWS[row][1] + (f" {args.tag}" if tag else "")
         print(f"| {name} | {' | '.join(cells)} | {secs:.0f} |")
