@@ -20,7 +20,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from seeded import collect_runs, fmt, table_arguments
+from seeded import collect_runs, fmt, row_runs, table_arguments
 from xmr.pipeline import read_params
 from xmr.store.layout import Store
 
@@ -54,7 +54,7 @@ def main() -> None:
     print("| row | I→T | T→I | average | val MAP (final model) | train s |")
     print("|---" * 6 + "|")
     for row in args.rows:
-        rs = [r for r in runs.values() if r["row"] == row + tag and r["seed"] in args.seeds]
+        rs = row_runs(runs, row, tag, args.seeds)
         if not rs:
             continue
 
@@ -66,7 +66,7 @@ def main() -> None:
         secs = statistics.mean(r["seconds"] for r in rs)
         name = ROWS[row][1] + (f" {args.tag}" if tag else "")
         print(f"| {name} | {' | '.join(cells)} | {secs:.0f} |")
-    rs = [r for r in runs.values() if r["row"] == "full_32" + tag and r["seed"] in args.seeds]
+    rs = row_runs(runs, "full_32", tag, args.seeds)
     if rs and all(m in rs[0]["tasks"]["i2t"] for m in LOOKUP):
         print(f"\nhash lookup at 32 bits (Table 5), seeds {args.seeds}")
         print("| task | radius | precision | recall | F1 |")

@@ -20,7 +20,7 @@ import json
 import statistics
 from pathlib import Path
 
-from seeded import fmt, run_seeded, table_arguments
+from seeded import fmt, row_runs, run_seeded, table_arguments
 from xmr.pipeline import read_params
 from xmr.store.layout import Store
 
@@ -79,7 +79,7 @@ def main() -> None:
     print("| row | I→T | T→I | average | val MAP | train s |")
     print("|---" * 6 + "|")
     for row in args.rows:
-        rs = [r for r in runs.values() if r["row"] == row + suffix and r["seed"] in args.seeds]
+        rs = row_runs(runs, row, suffix, args.seeds)
         name = ROWS[row][2].format(args.dataset) + (f" {args.tag}" if suffix else "")
         failed = [r for r in rs if "error" in r]
         if failed:

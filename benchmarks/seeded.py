@@ -51,6 +51,11 @@ def collect_runs(params: dict, store: Store, table: str, rows: dict[str, str], s
     return runs
 
 
+def row_runs(runs: dict, row: str, suffix: str, seeds: list[int]) -> list[dict]:
+    """The recorded runs of one table row (``row`` + the probe's ``suffix``) among ``seeds``."""
+    return [r for r in runs.values() if r["row"] == row + suffix and r["seed"] in seeds]
+
+
 def table_arguments(doc: str, rows: list[str], default_rows: list[str], store: str):
     """The command line the table scripts share: a dataset, seeds, a scratch store, rows, and a
     probe's --sets with its --tag."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from seeded import collect_runs, fmt, table_arguments
+from seeded import collect_runs, fmt, row_runs, table_arguments
 from xmr.pipeline import read_params
 from xmr.store.layout import Store
 
@@ -56,7 +56,7 @@ def main() -> None:
     print("| row | ranking | I→T | T→I | average | train s |")
     print("|---" * 6 + "|")
     for row in args.rows:
-        rs = [r for r in runs.values() if r["row"] == row + tag and r["seed"] in args.seeds]
+        rs = row_runs(runs, row, tag, args.seeds)
         if not rs:
             continue
         rankings = [("metric network" if row != "deep" else "cosine", "tasks", row)]
