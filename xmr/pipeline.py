@@ -205,7 +205,7 @@ def evaluate_step(store: Store, name: str) -> dict:
     curve = [f"map@{r}" for r in ev.map_curve]
     results = score_splits(reps, category, labels, splits, "test", protocol, ev.tasks,
                            list(dict.fromkeys(ev.metrics + curve)), ev.pr_points, ev.query_chunk,
-                           metric_network=network)
+                           metric_network=network, memory_mb=ev.memory_mb)
     metrics = {
         "experiment": name,
         "protocol": protocol.model_dump(mode="json"),
@@ -223,7 +223,8 @@ def evaluate_step(store: Store, name: str) -> dict:
     for distance in ev.also_distances:
         other = protocol.model_copy(update={"distance": distance})
         res = score_splits(reps, category, labels, splits, "test", other, ev.tasks, ["map"],
-                           ev.pr_points, ev.query_chunk, metric_network=network)
+                           ev.pr_points, ev.query_chunk, metric_network=network,
+                           memory_mb=ev.memory_mb)
         metrics["distances"][distance] = {
             **{t: {"map": round(r.metrics["map"], 6)} for t, r in res.items()},
             "average": {"map": round(float(np.mean([r.metrics["map"] for r in res.values()])), 6)}}

@@ -82,11 +82,13 @@ def split_sides(reps: dict[str, np.ndarray], category: torch.Tensor, labels: tor
 
 def score_splits(reps: Representations, category, labels, splits: dict[str, np.ndarray],
                  query: str, protocol: ProtocolSpec, tasks: list[str], metrics: list[str],
-                 pr_points: int = 20, query_chunk: int = 256, metric_network=None) -> dict:
+                 pr_points: int = 20, query_chunk: int = 256, metric_network=None,
+                 memory_mb: int = 1024) -> dict:
     database = query if protocol.database == "test" else protocol.database
     q, db = split_sides(reps.for_protocol(protocol), category, labels, splits, query, database)
     return {t: evaluate_task(t, q, db, protocol, metrics, pr_points, query_chunk,
-                             scorer=make_scorer(protocol, t, metric_network)) for t in tasks}
+                             scorer=make_scorer(protocol, t, metric_network),
+                             memory_mb=memory_mb) for t in tasks}
 
 
 def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path | None,

@@ -1,25 +1,35 @@
-"""Evaluate representations under a protocol: every task, in bounded memory (chunks of queries)."""
+"""Evaluate representations under a protocol: every task, in bounded memory (chunks of queries).
+
+A chunk's scores come from one GEMM (or the Hamming popcount); each query is then ranked by a
+linear-time stable order (`ranking`) and its metrics read off the ranks of its relevant items.
+Queries are ranked on `threads` worker threads (NumPy's sorts release the GIL). The direct
+forms in `functional` (stable comparison sort, cumulative sums) are the reference the tests
+hold this path to.
+"""
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ..spec.models import ProtocolSpec
-from ..spec.models import parse_metric_name
-from .functional import chunk_metrics, radius_counts, radius_metrics, ranked_relevance, relevance
-from .scorers import SCORERS
+from ..spec.models import ProtocolSpec, parse_metric_name
+from .functional import radius_metrics
+from .ranking import RankMetrics, distance_order, relevance_rows, relevant_ranks, stable_order
+from .scorers import SCORERS, as_words, hamming_row
 
 TASKS = {"i2t": ("image", "text"), "t2i": ("text", "image"), "i2i": ("image", "image"),
          "t2t": ("text", "text")}
 
-# How many (query x database) scores a chunk may hold: ~32 MB of float32 scores; the sort and
-# the cumulative sums of a chunk take a small multiple of that.
-SCORE_BUDGET = 8_000_000
+# Bytes a chunk holds per (query, database item): float32 scores (or int32 Hamming distances).
+BYTES_PER_PAIR = 4
+# Bytes each ranking thread holds per database item: keys, two int64 orders, gathers, relevance.
+BYTES_PER_ITEM = 48
+MEMORY_MB = 1024
 
 
 @dataclass
@@ -61,72 +71,97 @@ def make_scorer(protocol: ProtocolSpec, task: str, metric_network=None) -> Calla
     return SCORERS.get(protocol.distance)()
 
 
+def chunk_rows(n_db: int, query_chunk: int, memory_mb: int, threads: int) -> int:
+    """Queries per chunk: at most ``query_chunk``, and few enough that the chunk's matrices and
+    the ranking threads' buffers fit in ``memory_mb``."""
+    budget = memory_mb * 2 ** 20 - threads * BYTES_PER_ITEM * n_db
+    return max(1, min(query_chunk, budget // (BYTES_PER_PAIR * n_db)))
+
+
 def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSpec,
                   metrics: list[str], pr_points: int = 20, query_chunk: int = 256,
-                  scorer: Callable | None = None) -> TaskResult:
+                  scorer: Callable | None = None, memory_mb: int = MEMORY_MB,
+                  threads: int | None = None) -> TaskResult:
     q_mod, db_mod = TASKS[task]
     scorer = scorer or make_scorer(protocol, task)
     q_rep, db_rep = queries.reps[q_mod], database.reps[db_mod]
     n_q, n_db = len(q_rep), len(db_rep)
     if n_db == 0 or n_q == 0:
         raise ValueError(f"task {task}: {n_q} queries against {n_db} database items")
+    threads = max(1, threads or torch.get_num_threads())
     same_pool = q_mod == db_mod and protocol.exclude_self
     db_pos = {int(i): p for p, i in enumerate(database.item_idx)} if same_pool else {}
-    cutoffs = torch.unique(torch.linspace(1, n_db, pr_points).round().long())
-    chunk = max(1, min(query_chunk, SCORE_BUDGET // n_db))
+    cutoffs = torch.unique(torch.linspace(1, n_db, pr_points).round().long()).numpy()
+    chunk = chunk_rows(n_db, query_chunk, memory_mb, threads)
     lookup = protocol.distance == "hamming"
     max_d = 8 * q_rep.shape[1] if lookup else 0  # packed bytes -> bits (padding bits agree)
-    by_radius: dict[str, list[torch.Tensor]] = {"hp": [], "hr": []}
-    ranking = [m for m in metrics if parse_metric_name(m)[0] not in ("hp", "hr", "hf1")]
-    per_query: dict[str, list[torch.Tensor]] = {m: [] for m in metrics}
-    prec_sum = torch.zeros(len(cutoffs), dtype=torch.float64)
-    rec_sum = torch.zeros(len(cutoffs), dtype=torch.float64)
-    n_valid = 0
-    for s in range(0, n_q, chunk):
-        e = min(s + chunk, n_q)
-        scores = scorer(q_rep[s:e], db_rep)
-        rel = relevance(queries.category[s:e], database.category, queries.labels[s:e],
-                        database.labels, protocol.relevance,
-                        torch.as_tensor(queries.item_idx[s:e]), torch.as_tensor(database.item_idx))
-        exclude = None
-        if same_pool:
-            exclude = torch.zeros_like(rel)
-            for row, item in enumerate(queries.item_idx[s:e]):
-                if int(item) in db_pos:
-                    exclude[row, db_pos[int(item)]] = True
-        ranked = ranked_relevance(scores, rel, exclude)
-        values, curves = chunk_metrics(ranked, ranking, protocol.map_at_r_denominator, cutoffs)
+    if lookup:  # distances are computed row by row in the ranking threads
+        q_words, db_words = as_words(q_rep.numpy()), np.ascontiguousarray(as_words(db_rep.numpy()))
+    ranker = RankMetrics(metrics, n_db, protocol.map_at_r_denominator, cutoffs)
+    radius_at = {m: parse_metric_name(m) for m in metrics
+                 if parse_metric_name(m)[0] in ("hp", "hr", "hf1")}
+
+    relevant = relevance_rows(queries.category, database.category, queries.labels,
+                              database.labels, protocol.relevance, np.asarray(queries.item_idx),
+                              np.asarray(database.item_idx))
+
+    def rank_query(i: int, start: int, scores: np.ndarray | None, exclude: int) -> tuple:
+        """Query ``start + i`` (row i of the chunk's scores; Hamming distances are computed
+        here): metric values, PR points, number relevant, and (hash lookup) the items and
+        relevant items found within each radius. Its own row of ``scores`` is modified."""
+        r = relevant(start + i)
+        row = hamming_row(q_words[start + i], db_words) if lookup else scores[i]
+        found = hits = None
+        if exclude >= 0:  # the query's own entry ranks last and is never relevant
+            r[exclude] = False
+            row[exclude] = max_d + 1 if lookup else -np.inf
         if lookup:
-            found, hits = radius_counts(-scores, rel, max_d, exclude)
-            per_radius = radius_metrics(found, hits, curves["n_relevant"])
-            for key in by_radius:
-                by_radius[key].append(per_radius[key])
-            for m in metrics:
-                base, r = parse_metric_name(m)
-                if base in per_radius:
-                    values[m] = per_radius[base][:, min(r, max_d)]
-        for m in metrics:
-            per_query[m].append(values[m])
-        ok = curves["n_relevant"] > 0
-        prec_sum += curves["precision"][ok].sum(0)
-        rec_sum += curves["recall"][ok].sum(0)
-        n_valid += int(ok.sum())
-    pq = {m: torch.cat(v).numpy() for m, v in per_query.items()}
-    n_empty = n_q - n_valid
-    summary = {m: _mean(v, protocol.empty_queries) for m, v in pq.items()}
-    denom = max(n_valid, 1)
-    pr = {"rank": cutoffs.numpy(), "precision": (prec_sum / denom).numpy(),
-          "recall": (rec_sum / denom).numpy()}
+            ranked = r[distance_order(row)]
+            found = np.bincount(row, minlength=max_d + 2)[: max_d + 1].cumsum()
+        else:
+            if np.isnan(row.max()):
+                raise ValueError(f"task {task}: query {start + i} has NaN scores; its "
+                                 "representation or the database's is not finite")
+            ranked = stable_order(row, r)
+        ranks = relevant_ranks(ranked)
+        if lookup:  # the items within radius d are the first found[d] of the ranking
+            hits = np.searchsorted(ranks, found, side="right")
+        return (*ranker(ranks), len(ranks), found, hits)
+
+    rows: list[tuple] = []
+    with ThreadPoolExecutor(threads) as pool:
+        for start in range(0, n_q, chunk):
+            end = min(start + chunk, n_q)
+            exclude = ([db_pos.get(int(i), -1) for i in queries.item_idx[start:end]]
+                       if same_pool else [-1] * (end - start))
+            scores = None if lookup else np.ascontiguousarray(
+                scorer(q_rep[start:end], db_rep).float().numpy())
+            n = end - start
+            rows += pool.map(rank_query, range(n), [start] * n, [scores] * n, exclude)
+    values, precision, recall, n_rel, found, hits = (
+        [row[i] for row in rows] for i in range(6))
+    values = np.stack(values)
+    pq = {m: values[:, i] for i, m in enumerate(metrics)}
+    n_rel = np.array(n_rel)
     radius = None
     if lookup:
-        p_r, r_r = (torch.cat(by_radius[k]).numpy() for k in ("hp", "hr"))
-        ok = ~np.isnan(r_r[:, 0])  # queries with a relevant item, as for the PR curve
+        per_radius = radius_metrics(torch.from_numpy(np.stack(found)),
+                                    torch.from_numpy(np.stack(hits)), torch.from_numpy(n_rel))
+        p_r, r_r = per_radius["hp"].numpy(), per_radius["hr"].numpy()
+        for m, (base, r) in radius_at.items():
+            pq[m] = per_radius[base][:, min(r, max_d)].numpy()
+    ok = n_rel > 0
+    n_valid = int(ok.sum())
+    summary = {m: _mean(v, protocol.empty_queries) for m, v in pq.items()}
+    denom = max(n_valid, 1)
+    pr = {"rank": cutoffs, "precision": np.stack(precision)[ok].sum(0) / denom,
+          "recall": np.stack(recall)[ok].sum(0) / denom}
+    if lookup:
         mean_p = p_r[ok].mean(0) if ok.any() else np.full(max_d + 1, np.nan)
         mean_r = r_r[ok].mean(0) if ok.any() else np.full(max_d + 1, np.nan)
         radius = {"radius": np.arange(max_d + 1), "precision": mean_p, "recall": mean_r}
-        for m in metrics:  # Table 5: the F1 of the mean precision and the mean recall
-            base, r = parse_metric_name(m)
+        for m, (base, r) in radius_at.items():  # Table 5: the F1 of the mean P and the mean R
             if base == "hf1":
                 p, rc = (_mean(a[:, min(r, max_d)], protocol.empty_queries) for a in (p_r, r_r))
                 summary[m] = 2 * p * rc / (p + rc) if p + rc > 0 else 0.0
-    return TaskResult(summary, pq, pr, n_q, n_empty, radius)
+    return TaskResult(summary, pq, pr, n_q, n_q - n_valid, radius)

@@ -65,7 +65,11 @@ class EvaluationSpec(Strict):
         default_factory=list, description="score the same representations with these distances "
         "too (MAP per task in metrics.json under `distances`; uncsm Table 5: cosine beside the "
         "metric network)")
-    query_chunk: int = Field(256, ge=1, le=1 << 20, description="queries scored at once (bounds memory)")
+    query_chunk: int = Field(256, ge=1, le=1 << 20,
+                             description="at most this many queries scored at once")
+    memory_mb: int = Field(1024, ge=64, le=1 << 20, description="working memory of evaluation "
+                           "(a chunk's scores and relevance, the ranking threads' buffers); "
+                           "chunks of queries are sized to fit it")
 
     @model_validator(mode="after")
     def _unique(self) -> "EvaluationSpec":
