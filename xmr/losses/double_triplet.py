@@ -14,6 +14,7 @@ import torch
 
 from .base import LOSSES, Batch, Loss
 from .contrastive import squared_distances
+from .triplet import all_triplet_hinges
 
 
 def sample_triplets(similar: torch.Tensor, per_anchor: int | None = None,
@@ -42,11 +43,15 @@ def sample_triplets(similar: torch.Tensor, per_anchor: int | None = None,
 
 
 def triplet_hinge(anchor: torch.Tensor, cand: torch.Tensor, similar: torch.Tensor,
-                  margin: float, per_anchor: int | None) -> torch.Tensor:
-    """max(0, |x_a - y_p|^2 - |x_a - y_n|^2 + margin) of each sampled triplet."""
-    a, p, n = sample_triplets(similar, per_anchor)
+                  margin: float, per_anchor: int | None) -> torch.Tensor | None:
+    """The mean of max(0, |x_a - y_p|^2 - |x_a - y_n|^2 + margin) over the sampled triplets
+    (every valid one: `all_triplet_hinges`, without listing them); None when there are none."""
     sq = squared_distances(anchor, cand)
-    return (sq[a, p] - sq[a, n] + margin).clamp(min=0)
+    if per_anchor is None:
+        total, count = all_triplet_hinges(sq + margin, sq, similar)
+        return (total / count).to(sq.dtype) if count else None
+    a, p, n = sample_triplets(similar, per_anchor)
+    return (sq[a, p] - sq[a, n] + margin).clamp(min=0).mean() if len(a) else None
 
 
 @LOSSES.register("double_triplet")
@@ -64,7 +69,7 @@ class DoubleTripletLoss(Loss):
         for anchor, margin, sim in (("image", p.alpha, similar), ("text", p.beta, similar.T)):
             g = branches[anchor]  # S_i's branch for image anchors, S_t's for text anchors
             other = "text" if anchor == "image" else "image"
-            terms = triplet_hinge(g(out[anchor]), g(out[other]), sim, margin, per_anchor)
-            if terms.numel():
-                total = total + terms.mean()
+            mean = triplet_hinge(g(out[anchor]), g(out[other]), sim, margin, per_anchor)
+            if mean is not None:
+                total = total + mean
         return total

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from .triplet import all_triplet_hinges
 from .base import LOSSES, Batch, Loss
 
 
@@ -38,12 +39,12 @@ def pair_margins(d: torch.Tensor, margins: list[float], edges: list[float] | Non
     return torch.tensor(margins, dtype=d.dtype, device=d.device)[k]
 
 
-def multi_margin_terms(d: torch.Tensor, alpha: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-    """Hinge terms for anchors (rows) against candidates (columns): one per (a, p, n) with p
-    relevant and n irrelevant to a, ``max(0, alpha[a, n] + d[a, p] - d[a, n])`` (Eqs. 17-18)."""
-    hinge = (alpha.unsqueeze(1) + d.unsqueeze(2) - d.unsqueeze(1)).clamp(min=0)  # (A, P, N)
-    valid = rel.unsqueeze(2) & ~rel.unsqueeze(1)
-    return hinge[valid]
+def multi_margin_terms(d: torch.Tensor, alpha: torch.Tensor, rel: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum and number of the hinge terms for anchors (rows) against candidates (columns): one
+    per (a, p, n) with p relevant and n irrelevant to a, ``max(0, alpha[a, n] + d[a, p] -
+    d[a, n])`` (Eqs. 17-18), i.e. `all_triplet_hinges` with the negatives at d - alpha."""
+    return all_triplet_hinges(d, d - alpha, rel)
 
 
 @LOSSES.register("multi_margin_triplet")
@@ -55,10 +56,10 @@ class MultiMarginTripletLoss(Loss):
         d = torch.cdist(out["image"], out["text"]).pow(2)
         alpha = pair_margins(d, p.margins, p.edges)
         rel = batch.relevant()
-        terms = []
-        if "i2t" in p.directions:  # anchor i_a; alpha from dis_norm(i_a, t-)
-            terms.append(multi_margin_terms(d, alpha, rel))
-        if "t2i" in p.directions:  # anchor t_a; alpha from dis_norm(i-, t_a)
-            terms.append(multi_margin_terms(d.T, alpha.T, rel.T))
-        terms = torch.cat(terms)
-        return terms.mean() if terms.numel() else d.sum() * 0.0
+        total, count = d.sum() * 0.0, 0
+        # anchor i_a: alpha from dis_norm(i_a, t-); anchor t_a: alpha from dis_norm(i-, t_a)
+        for direction, dist, a, r in (("i2t", d, alpha, rel), ("t2i", d.T, alpha.T, rel.T)):
+            if direction in p.directions:
+                s, n = multi_margin_terms(dist, a, r)
+                total, count = total + s, count + int(n)
+        return (total / count).to(d.dtype) if count else d.sum() * 0.0
