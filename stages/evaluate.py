@@ -8,6 +8,7 @@ import sys
 
 from xmr.pipeline import evaluate_step
 from xmr.cli import report_errors
+from xmr.threads import claim_cores
 from xmr.store import Store
 
 
@@ -16,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("experiment")
     ap.add_argument("--store", default="store")
     args = ap.parse_args(argv)
+    claim_cores()  # share the cores with the other stages running (dvc queue -j N)
     metrics = evaluate_step(Store(args.store), args.experiment)
     for task, values in metrics["tasks"].items():
         print(f"{args.experiment} {task}: " + "  ".join(f"{k}={v:.4f}" for k, v in values.items()))

@@ -10,6 +10,7 @@ import sys
 
 from xmr.pipeline import featurize_step, params_dataset, read_params
 from xmr.cli import report_errors
+from xmr.threads import claim_cores
 from xmr.store import Store
 
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dataset")
     ap.add_argument("--store", default="store")
     args = ap.parse_args(argv)
+    claim_cores()  # share the cores with the other stages running (dvc queue -j N)
     _, feats = params_dataset(read_params(), args.dataset)
     for name in featurize_step(Store(args.store), args.dataset, feats):
         print(f"feature set {args.dataset}/{name}")

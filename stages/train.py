@@ -10,6 +10,7 @@ import sys
 
 from xmr.pipeline import params_experiment, read_params, train_step
 from xmr.cli import report_errors
+from xmr.threads import claim_cores
 from xmr.store import Store
 
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("experiment")
     ap.add_argument("--store", default="store")
     args = ap.parse_args(argv)
+    claim_cores()  # share the cores with the other stages running (dvc queue -j N)
     spec, key = params_experiment(read_params(), args.experiment)
     log = train_step(Store(args.store), spec, key)
     print(f"trained {args.experiment} in {log['train_seconds']} s on {log['device']}; "

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from xmr.cli import report_errors
+from xmr.threads import claim_cores
 from xmr.featurize import Prepared
 from xmr.pipeline import read_params
 from xmr.store import Store
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dataset")
     ap.add_argument("--store", default="store")
     args = ap.parse_args(argv)
+    claim_cores()  # share the cores with the other stages running (dvc queue -j N)
     check_component(args.dataset, "stages.vectorisation: dataset")
     settings = ((read_params().get("studies") or {}).get("vectorisation") or {}).get(args.dataset)
     if settings is None:

@@ -275,3 +275,61 @@ def test_xmr_featurize_from_params(tmp_path, monkeypatch, capsys):
     (root / "sentence" / "dog" / "2008_100000.txt").write_text("")
     assert main(["prepare", "pascal", "--store", store]) == 1
     assert "2008_100000" in capsys.readouterr().err
+
+
+def test_efficientnet_worker_path_equals_single_image_path(tmp_path, monkeypatch):
+    """uint8 pixels from DataLoader workers, normalised per batch, then a channels_last forward:
+    the same features as the single-image float path through a contiguous forward; and the
+    same with or without workers (2 workers over 3 batches)."""
+    from PIL import Image
+
+    from xmr.extractors import image as image_mod
+
+    rng = np.random.default_rng(0)
+    units = []
+    for i in range(7):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, (40 + i, 50, 3), dtype=np.uint8)).save(path)
+        units.append((path, None if i % 2 else (0.1, 0.2, 0.9, 0.8)))
+    ext = EXTRACTORS.get("efficientnet_lite0")({"image_size": 32, "batch_size": 3,
+                                                 "device": "cpu"})
+    from xmr.extractors.base import load_crop
+
+    single = torch.stack([ext._tensor(load_crop(*u)) for u in units])
+    batched = ext._batch_input(torch.stack([ext._unit_tensor(u) for u in units]))
+    assert torch.equal(single, batched)
+    net = ext._network().eval()
+    with torch.inference_mode():
+        ref = net(single).numpy()
+    monkeypatch.setattr(image_mod, "decode_workers", lambda n, b: 2)
+    with_workers = ext.transform(units)
+    monkeypatch.setattr(image_mod, "decode_workers", lambda n, b: 0)
+    np.testing.assert_array_equal(ext.transform(units), with_workers)
+    np.testing.assert_allclose(with_workers, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_random_crops_are_seeded_per_unit(tmp_path):
+    from PIL import Image
+
+    from xmr.compat.torchvision import import_torchvision
+
+    weights = tmp_path / "resnet34.pth"
+    torch.save(import_torchvision().models.resnet34(weights=None).state_dict(), weights)
+    path = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (90, 80, 3), np.uint8)).save(path)
+    ext = EXTRACTORS.get("resnet34_pool")({"weights": str(weights), "resize": 72, "crop": 48,
+                                           "crop_mode": "random"})
+    a, b = (path, None), (path, (0.0, 0.0, 1.0, 0.9))
+    first = ext._unit_tensor(a)
+    torch.manual_seed(123)  # the global state does not matter
+    assert torch.equal(ext._unit_tensor(b), ext._unit_tensor(b))
+    assert torch.equal(ext._unit_tensor(a), first) and not torch.equal(first, ext._unit_tensor(b))
+
+
+def test_decode_workers_follow_the_core_share(monkeypatch):
+    from xmr.extractors.image import decode_workers
+
+    monkeypatch.setenv("XMR_THREADS", "2")
+    assert decode_workers(64, 64) == 0 and decode_workers(65, 64) == 2
+    monkeypatch.setenv("XMR_THREADS", "16")
+    assert decode_workers(1000, 64) == 4

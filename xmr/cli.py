@@ -76,7 +76,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import run_spec
     from .store import Store, write_json
+    from .threads import claim_cores
 
+    claim_cores()
     spec = load_spec(args.spec, sets=args.set)
     metrics = run_spec(spec, Store(args.store))
     if args.metrics_out:
@@ -98,6 +100,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.write_params and args.experiment is None:
         raise SpecError("xmr tune: --write-params needs --experiment NAME (a params.yaml experiment)")
     space = read_space(args.space)
+    from .threads import claim_cores
+
+    claim_cores()
     if args.experiment:
         from .pipeline import PARAMS_FILE, params_experiment, read_params
 

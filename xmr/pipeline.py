@@ -181,8 +181,10 @@ def train_step(store: Store, spec: ExperimentSpec, key: str, build_features: boo
 
 def evaluate_step(store: Store, name: str) -> dict:
     """Score the test split of experiment ``name`` on every task of its protocol."""
+    from .threads import configure_threads
     from .train import Representations, load_model, score_splits
 
+    configure_threads()
     exp_dir = store.experiment_dir(name)
     store.remove_stale_temporaries()
     if not (exp_dir / "spec.json").is_file():

@@ -15,6 +15,7 @@ import zarr
 
 from .data import ExperimentData
 from .metrics import Side, evaluate_task, make_scorer, pack_codes
+from .threads import configure_threads
 from .model import CrossModalModel
 from .phases import PHASES, PhaseContext
 from .spec.models import ExperimentSpec, ProtocolSpec
@@ -98,8 +99,7 @@ def train_experiment(spec: ExperimentSpec, data: ExperimentData, out_dir: Path |
     ``out_dir`` (nothing is written when it is None: a tuning trial). Only the train and val
     splits are read; ``on_epoch`` gets each epoch's log entry (with its val MAP)."""
     torch.manual_seed(spec.training.seed)
-    if spec.training.num_threads:
-        torch.set_num_threads(spec.training.num_threads)
+    configure_threads(spec.training.num_threads)
     device = data.device
     protocol = resolve_protocol(spec.evaluation.protocol)
     model = CrossModalModel(spec.architecture, data.in_dims(),

@@ -27,7 +27,8 @@ class BackboneParams(ExtractorParams):
     resize: int = Field(256, ge=32, le=4096, description="shorter image side after resizing")
     crop: int = Field(224, ge=32, le=4096, description="square crop fed to the network")
     crop_mode: Literal["center", "random"] = "center"
-    seed: Seed = Field(0, description="random crops: torch seed")
+    seed: Seed = Field(0, description="random crops: the seed, combined with each unit's path "
+                       "and box")
     batch_size: int = Field(32, ge=1, le=65536)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -54,6 +55,17 @@ class TorchvisionBackbone(TorchImageExtractor):
 
     def _head(self, model, nn):
         raise NotImplementedError
+
+    def _unit_tensor(self, unit):
+        """Random crops are seeded per unit (its path and box), so they do not depend on the
+        batching or on which worker decodes the unit."""
+        if self.params.crop_mode == "random":
+            import zlib
+
+            import torch
+
+            torch.manual_seed(self.params.seed * 1_000_003 + zlib.crc32(repr(unit).encode()))
+        return super()._unit_tensor(unit)
 
     def _tensor(self, image):
         from ..compat.torchvision import import_torchvision

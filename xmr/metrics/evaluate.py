@@ -32,6 +32,10 @@ BYTES_PER_ITEM = 48
 MEMORY_MB = 1024
 
 
+class NonFiniteScores(ValueError):
+    """A query's scores contain NaN: its representation or the database's is not finite."""
+
+
 @dataclass
 class Side:
     """One split's representations and targets (rows aligned)."""
@@ -120,8 +124,8 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
             found = np.bincount(row, minlength=max_d + 2)[: max_d + 1].cumsum()
         else:
             if np.isnan(row.max()):
-                raise ValueError(f"task {task}: query {start + i} has NaN scores; its "
-                                 "representation or the database's is not finite")
+                raise NonFiniteScores(f"task {task}: query {start + i} has NaN scores; its "
+                                      "representation or the database's is not finite")
             ranked = stable_order(row, r)
         ranks = relevant_ranks(ranked)
         if lookup:  # the items within radius d are the first found[d] of the ranking

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ..data import ExperimentData
 from ..losses import build_losses
+from ..metrics import NonFiniteScores
 from ..model import CrossModalModel
 from ..registry import Registry
 from ..spec.models import ExperimentSpec, GradientSettings, OptimizerSpec
@@ -180,7 +181,12 @@ class BestEpoch:
 
     def end_epoch(self, entry: dict, bar) -> None:
         if self.has_val:
-            entry["val_map"] = self.ctx.validate()
+            try:
+                entry["val_map"] = self.ctx.validate()
+            except NonFiniteScores as exc:
+                raise FloatingPointError(
+                    f"phase {entry.get('phase')!r}, epoch {entry.get('epoch')}: a validation score is "
+                    f"nan ({exc}); lower the learning rate or a loss term's weight") from None
             if entry["val_map"] > self.val_map:
                 self.val_map, self.epoch = entry["val_map"], entry["epoch"]
                 self.state = copy.deepcopy(self.module.state_dict())

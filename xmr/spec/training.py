@@ -178,4 +178,5 @@ class TrainingSpec(Strict):
     seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int | None = Field(None, ge=1, le=1024,
-                                    description="torch CPU threads; default: torch's")
+                                    description="torch CPU threads; default: the cores divided "
+                                    "among the xmr processes running (xmr.threads)")
