@@ -9,7 +9,9 @@ dot products below 2^24 are exact), ties included.
 Each method is timed `--repeat` times (minimum reported); peak RSS above the level before the
 call is sampled every 2 ms. The loop and torchmetrics are slow, so they run on a subset of
 queries (`--ref-queries`) and their time is scaled to all queries (per-query cost x queries);
-values are compared on that subset and must agree to 1e-9 per query.
+values are compared on that subset and must agree to 1e-9 per query. Last, MAP@100 alone:
+exact, FAISS flat (exact scores, FAISS's tie order) and FAISS IVF (approximate), with their
+differences from the exact values.
 
     python benchmarks/evaluation.py                  # issue 14's size (about 2 minutes)
     python benchmarks/evaluation.py --queries 693 --items 693
@@ -144,6 +146,16 @@ def main() -> None:
           f"{d_tm:.1e}")
     if max(d_all, d_cut) > 1e-9:
         raise SystemExit("values disagree with the reference loop")
+    print("MAP@100 alone, top 100 per query:")
+    exact100 = evaluate_task("i2t", qs, dbs, proto, ["map@100"]).per_query["map@100"]
+    for search, extra in [("exact", {}), ("faiss_flat", {}),
+                          ("faiss_ivf", {"ivf_lists": 1024, "ivf_probe": 16})]:
+        p = proto.model_copy(update={"search": search, "search_k": 100, **extra})
+        res, t, mem = peak_rss(lambda: evaluate_task("i2t", qs, dbs, p, ["map@100"]))
+        d = np.abs(res.per_query["map@100"] - exact100)
+        print(f"  {search:<11}{' '.join(f'{k}={v}' for k, v in extra.items()):<30}{t:>8.2f} s"
+              f"{mem:>8.0f} MB  MAP@100 {res.metrics['map@100']:.6f} (mean |d| vs exact "
+              f"{d.mean():.1e}, max {d.max():.1e})")
 
 
 if __name__ == "__main__":

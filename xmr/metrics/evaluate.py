@@ -95,10 +95,17 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
     threads = max(1, threads or torch.get_num_threads())
     same_pool = q_mod == db_mod and protocol.exclude_self
     db_pos = {int(i): p for p, i in enumerate(database.item_idx)} if same_pool else {}
-    cutoffs = torch.unique(torch.linspace(1, n_db, pr_points).round().long()).numpy()
+    faiss = protocol.search != "exact"
+    depth = min(protocol.search_k, n_db) if faiss else n_db  # a FAISS list's length
+    cutoffs = torch.unique(torch.linspace(1, depth, pr_points).round().long()).numpy()
     chunk = chunk_rows(n_db, query_chunk, memory_mb, threads)
-    lookup = protocol.distance == "hamming"
+    lookup = protocol.distance == "hamming" and not faiss
     max_d = 8 * q_rep.shape[1] if lookup else 0  # packed bytes -> bits (padding bits agree)
+    index = None
+    if faiss:
+        from .search import FaissSearch
+
+        index = FaissSearch(protocol, db_rep.numpy(), depth, threads)
     if lookup:  # distances are computed row by row in the ranking threads
         q_words, db_words = as_words(q_rep.numpy()), np.ascontiguousarray(as_words(db_rep.numpy()))
     ranker = RankMetrics(metrics, n_db, protocol.map_at_r_denominator, cutoffs)
@@ -114,8 +121,15 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
         here): metric values, PR points, number relevant, and (hash lookup) the items and
         relevant items found within each radius. Its own row of ``scores`` is modified."""
         r = relevant(start + i)
-        row = hamming_row(q_words[start + i], db_words) if lookup else scores[i]
         found = hits = None
+        if faiss:  # a top-K list: the query's own entry dropped, K kept
+            top = scores[i][(scores[i] >= 0) & (scores[i] != exclude)][:depth]
+            if exclude >= 0:
+                r[exclude] = False
+            ranks = relevant_ranks(r[top])
+            n_rel = int(r.sum())
+            return (*ranker(ranks, n_rel), n_rel, None, None)
+        row = hamming_row(q_words[start + i], db_words) if lookup else scores[i]
         if exclude >= 0:  # the query's own entry ranks last and is never relevant
             r[exclude] = False
             row[exclude] = max_d + 1 if lookup else -np.inf
@@ -138,8 +152,12 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
             end = min(start + chunk, n_q)
             exclude = ([db_pos.get(int(i), -1) for i in queries.item_idx[start:end]]
                        if same_pool else [-1] * (end - start))
-            scores = None if lookup else np.ascontiguousarray(
-                scorer(q_rep[start:end], db_rep).float().numpy())
+            if faiss:  # one more than K, for the query's own entry
+                scores = index.search(q_rep[start:end].numpy(), depth + same_pool)
+            elif lookup:
+                scores = None
+            else:
+                scores = np.ascontiguousarray(scorer(q_rep[start:end], db_rep).float().numpy())
             n = end - start
             rows += pool.map(rank_query, range(n), [start] * n, [scores] * n, exclude)
     values, precision, recall, n_rel, found, hits = (

@@ -102,12 +102,15 @@ class RankMetrics:
         self.denominator = map_at_r_denominator
         self.cutoffs = cutoffs
 
-    def __call__(self, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(metric values in the order given, PR precision, PR recall) of one query. Queries
-        without a relevant item get NaN for map, r@K and hit@K (as `chunk_metrics`)."""
-        n_rel = len(ranks)
+    def __call__(self, ranks: np.ndarray, n_rel: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(metric values in the order given, PR precision, PR recall) of one query. ``n_rel``:
+        all its relevant items (default: ``len(ranks)``, a full ranking; a top-K list gives
+        fewer ranks). Queries without a relevant item get NaN for map, r@K and hit@K (as
+        `chunk_metrics`)."""
+        n_rel = len(ranks) if n_rel is None else n_rel
         values = np.empty(len(self.parsed))
-        terms = np.arange(1, n_rel + 1) / ranks  # precision at each relevant rank
+        terms = np.arange(1, len(ranks) + 1) / ranks  # precision at each relevant rank
         for i, (_, base, cut) in enumerate(self.parsed):
             if base == "map" and cut is None:
                 values[i] = terms.mean() if n_rel else np.nan

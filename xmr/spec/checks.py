@@ -106,6 +106,29 @@ def alternating_problems(spec: ExperimentSpec) -> list[str]:
     return out
 
 
+def search_problems(spec: ExperimentSpec, protocol) -> list[str]:
+    """A FAISS search returns each query's top `search_k`: only metrics within it can be
+    computed, and only for distances FAISS indexes."""
+    if protocol.search == "exact":
+        return []
+    ev, k, out = spec.evaluation, protocol.search_k, []
+    where = f"evaluation.protocol.search {protocol.search!r}"
+    for m in ev.metrics:
+        base, cut = parse_metric_name(m)
+        if cut is None or base in RADIUS_METRICS:
+            out.append(f"evaluation.metrics: {m!r} needs the whole ranking or every Hamming "
+                       f"distance; {where} returns the top {k} (use map@R, p@N, r@K, hit@K)")
+        elif cut > k:
+            out.append(f"evaluation.metrics: {m!r} reaches beyond {where}'s search_k {k}")
+    beyond = [r for r in ev.map_curve if r > k]
+    if beyond:
+        out.append(f"evaluation.map_curve: {beyond} reach beyond {where}'s search_k {k}")
+    if protocol.distance == "learned" or ev.also_distances:
+        out.append(f"{where}: FAISS indexes cosine, inner_product, euclidean and hamming; not "
+                   "the learned distance, and not evaluation.also_distances")
+    return out
+
+
 def check_registered_names(spec: ExperimentSpec, source: str) -> None:
     """Names and parameters that resolve through registries (datasets, extractors, protocols).
 
@@ -132,6 +155,8 @@ def check_registered_names(spec: ExperimentSpec, source: str) -> None:
         problems += [f"  {where}: distance 'learned' ranks by the metric network: set "
                      "architecture.metric_network and a metric_network phase"
                      for where, d in distances.items() if d == "learned" and not trained]
+        problems += [f"  {p}" for p in search_problems(
+            spec, PROTOCOLS.get(proto) if isinstance(proto, str) else proto)]
         radius = [m for m in spec.evaluation.metrics if parse_metric_name(m)[0] in RADIUS_METRICS]
         if radius and distances["evaluation.protocol"] != "hamming":
             problems.append(f"  evaluation.metrics: {radius} are hash-lookup metrics; they need "

@@ -34,6 +34,15 @@ class ProtocolSpec(Strict):
         description="MAP@R divides by the relevant items retrieved in the top R (the DCMH-era "
         "convention) or by min(R, number relevant)",
     )
+    search: Literal["exact", "faiss_flat", "faiss_ivf"] = Field(
+        "exact", description="exact: every query ranks the whole database (all metrics); "
+        "faiss_flat: FAISS exact top-K (its own tie order); faiss_ivf: FAISS approximate top-K "
+        "(inverted file). With FAISS only top-K metrics with cut-offs <= search_k are allowed")
+    search_k: int = Field(1000, ge=1, le=1 << 20,
+                          description="FAISS: the result list length of each query")
+    ivf_lists: int = Field(1024, ge=1, le=1 << 20,
+                           description="faiss_ivf: k-means cells (capped at the database size)")
+    ivf_probe: int = Field(16, ge=1, le=1 << 20, description="faiss_ivf: cells visited per query")
 
 
 def _metric_name(name: str) -> str:
