@@ -18,7 +18,8 @@ class _Decoded:
     """The units of one `transform` call as a map-style dataset of input tensors (decoded,
     cropped, resized and normalised in DataLoader workers)."""
 
-    def __init__(self, extractor: "TorchImageExtractor", units: Sequence[tuple[Path, tuple | None]]):
+    def __init__(self, extractor: "TorchImageExtractor",
+                 units: Sequence[tuple[Path, tuple | None]]):
         self.extractor, self.units = extractor, units
 
     def __len__(self) -> int:

@@ -63,7 +63,8 @@ def label_masks(labels: torch.Tensor) -> np.ndarray | None:
     c = labels.shape[1]
     if c > 64:
         return None
-    dtype = next(d for d in (np.uint8, np.uint16, np.uint32, np.uint64) if np.dtype(d).itemsize * 8 >= c)
+    dtype = next(d for d in (np.uint8, np.uint16, np.uint32, np.uint64)
+                 if np.dtype(d).itemsize * 8 >= c)
     bits = (labels.cpu().numpy() > 0).astype(dtype)
     weights = np.left_shift(np.ones(c, dtype), np.arange(c, dtype=dtype))
     return np.bitwise_or.reduce(bits * weights, axis=1) if c else np.zeros(len(bits), dtype)

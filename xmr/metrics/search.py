@@ -19,7 +19,8 @@ def _faiss():
     try:
         import faiss
     except ImportError as exc:  # pragma: no cover - faiss-cpu is a dependency
-        raise ImportError("protocol.search 'faiss_*' needs faiss-cpu (pip install faiss-cpu)") from exc
+        raise ImportError("protocol.search 'faiss_*' needs faiss-cpu "
+                          "(pip install faiss-cpu)") from exc
     return faiss
 
 
@@ -48,7 +49,8 @@ class FaissSearch:
                              f"{self.distance!r} has no FAISS index")
         x = self._vectors(database)
         metric = faiss.METRIC_L2 if self.distance == "euclidean" else faiss.METRIC_INNER_PRODUCT
-        flat = (faiss.IndexFlatL2 if self.distance == "euclidean" else faiss.IndexFlatIP)(x.shape[1])
+        flat_type = faiss.IndexFlatL2 if self.distance == "euclidean" else faiss.IndexFlatIP
+        flat = flat_type(x.shape[1])
         if ivf:
             self.index = faiss.IndexIVFFlat(flat, x.shape[1], lists, metric)
             self.index.train(x)

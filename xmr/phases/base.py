@@ -185,8 +185,9 @@ class BestEpoch:
                 entry["val_map"] = self.ctx.validate()
             except NonFiniteScores as exc:
                 raise FloatingPointError(
-                    f"phase {entry.get('phase')!r}, epoch {entry.get('epoch')}: a validation score is "
-                    f"nan ({exc}); lower the learning rate or a loss term's weight") from None
+                    f"phase {entry.get('phase')!r}, epoch {entry.get('epoch')}: a validation "
+                    f"score is nan ({exc}); lower the learning rate or a loss term's weight"
+                ) from None
             if entry["val_map"] > self.val_map:
                 self.val_map, self.epoch = entry["val_map"], entry["epoch"]
                 self.state = copy.deepcopy(self.module.state_dict())
