@@ -72,19 +72,20 @@ def data(n_q: int, n_db: int, dim: int, n_labels: int, seed: int = 0):
     return q, db, lq, ldb
 
 
+def average_precision(rel: np.ndarray, cut: int) -> tuple[float, float]:
+    """AP and AP@cut (retrieved-relevant denominator) of one ranked relevance list, as the
+    field's reference code computes them (float64 cumulative sums)."""
+    prec = np.cumsum(rel) / np.arange(1, len(rel) + 1)
+    top = rel[:cut]
+    return ((prec * rel).sum() / rel.sum() if rel.sum() else 0.0,
+            (prec[:cut] * top).sum() / top.sum() if top.sum() else 0.0)
+
+
 def loop_reference(q, db, lq, ldb, cut=100):
     """The field's reference code: per query, the scores, a stable argsort, AP and AP@cut."""
-    aps, ap_cut = [], []
-    for i in range(len(q)):
-        scores = db @ q[i]
-        order = np.argsort(-scores, kind="stable")
-        rel = ((ldb @ lq[i]) > 0)[order]
-        hits = np.cumsum(rel)
-        prec = hits / np.arange(1, len(rel) + 1)
-        aps.append((prec * rel).sum() / rel.sum() if rel.sum() else 0.0)
-        top = rel[:cut]
-        ap_cut.append((prec[:cut] * top).sum() / top.sum() if top.sum() else 0.0)
-    return np.array(aps), np.array(ap_cut)
+    out = [average_precision(((ldb @ lq[i]) > 0)[np.argsort(-(db @ q[i]), kind="stable")], cut)
+           for i in range(len(q))]
+    return np.array([a for a, _ in out]), np.array([b for _, b in out])
 
 
 def torchmetrics_reference(q, db, lq, ldb):

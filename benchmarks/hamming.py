@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from evaluation import data  # noqa: E402  (benchmarks/ is the script's directory)
+from evaluation import average_precision, data  # benchmarks/ is the script's directory
 from xmr.metrics import Side, evaluate_task, hamming_distance, pack_codes
 from xmr.spec.models import ProtocolSpec
 
@@ -46,15 +46,10 @@ def bytewise(q_packed, db_packed, block=4096):
 def loop_reference(bq, bdb, lq, ldb, cut=100):
     """Per query: Hamming distances from the +-1 product, a stable argsort, AP and AP@cut."""
     bits = bq.shape[1]
-    aps, ap_cut = [], []
-    for i in range(len(bq)):
-        dist = 0.5 * (bits - bdb @ bq[i])
-        rel = ((ldb @ lq[i]) > 0)[np.argsort(dist, kind="stable")]
-        prec = np.cumsum(rel) / np.arange(1, len(rel) + 1)
-        aps.append((prec * rel).sum() / rel.sum() if rel.sum() else 0.0)
-        top = rel[:cut]
-        ap_cut.append((prec[:cut] * top).sum() / top.sum() if top.sum() else 0.0)
-    return np.array(aps), np.array(ap_cut)
+    out = [average_precision(((ldb @ lq[i]) > 0)[np.argsort(0.5 * (bits - bdb @ bq[i]),
+                                                            kind="stable")], cut)
+           for i in range(len(bq))]
+    return np.array([a for a, _ in out]), np.array([b for _, b in out])
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ MUTANTS_PER_SPEC = 80  # x 35 shipped specs: 2,800 per run
 CLOSED_NAMES = {"type", "extractor", "activation", "distance", "mining", "recipe", "device",
                 "visible", "pool", "relevance", "database", "norm", "layout", "protocol",
                 "empty_queries", "map_at_r_denominator", "ties", "mode", "stop_words_mode",
-                "fusion", "reduction", "init_outputs", "lr_decay"}
+                "fusion", "reduction", "init_outputs", "lr_decay", "search"}
 
 
 def _paths(node, prefix=()):

@@ -16,6 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .store.files import pid_alive
+
 ENV = "XMR_THREADS"
 
 
@@ -25,16 +27,6 @@ def claims_dir() -> Path:
 
 def available_cores() -> int:
     return len(os.sched_getaffinity(0))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def claim_cores() -> None:
@@ -52,7 +44,7 @@ def live_claims() -> int:
     if not folder.is_dir():
         return 0
     for entry in folder.iterdir():
-        if entry.name.isdigit() and _alive(int(entry.name)):
+        if entry.name.isdigit() and pid_alive(int(entry.name)):
             n += 1
         else:
             entry.unlink(missing_ok=True)

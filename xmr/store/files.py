@@ -40,7 +40,7 @@ def _tmp_sibling(path: Path) -> Path:
     return path.with_name(f".tmp-{path.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -65,7 +65,7 @@ def remove_stale_temporaries(folder: Path, depth: int = 0) -> list[Path]:
     for p in sorted(folder.iterdir()):
         if is_temporary(p):
             m = _TMP_RE.match(p.name)
-            if m and _pid_alive(int(m.group(1))):
+            if m and pid_alive(int(m.group(1))):
                 continue
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
             removed.append(p)
