@@ -15,6 +15,7 @@ differences from the exact values.
 
     python benchmarks/evaluation.py                  # issue 14's size (about 2 minutes)
     python benchmarks/evaluation.py --queries 693 --items 693
+    python benchmarks/evaluation.py --small          # where the direct form stops paying
 """
 
 from __future__ import annotations
@@ -102,6 +103,34 @@ def torchmetrics_reference(q, db, lq, ldb):
     return float(metric.compute())
 
 
+def crossover(queries: int = 300, sizes=(500, 1000, 2000, 3000, 4000, 6000), repeat: int = 5):
+    """Small databases: the direct form (one stable sort of the chunk) against the per-query
+    radix ranking, to place `xmr.metrics.evaluate.DIRECT_BELOW`."""
+    from xmr.metrics import evaluate as ev
+
+    print(f"{queries} queries, category relevance, 64-d, cosine; fastest of {repeat} (ms)")
+    print(f"{'items':>7}{'direct':>9}{'per query':>11}")
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        e = torch.from_numpy(rng.standard_normal((max(n, queries), 64)).astype(np.float32))
+        c = torch.from_numpy(rng.integers(0, 8, max(n, queries)))
+
+        def side(k):
+            return Side({"image": e[:k], "text": e[:k]}, c[:k], torch.zeros(k, 1), np.arange(k))
+
+        times, values = [], []
+        for below in (10 ** 9, 0):  # everything direct, then everything per query
+            ev.DIRECT_BELOW, best = below, float("inf")
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                res = evaluate_task("i2t", side(queries), side(n), ProtocolSpec(), ["map", "p@50"])
+                best = min(best, time.perf_counter() - t0)
+            times.append(best * 1e3)
+            values.append(res.per_query["map"])
+        assert np.abs(values[0] - values[1]).max() < 1e-12
+        print(f"{n:>7}{times[0]:>9.1f}{times[1]:>11.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", type=int, default=2100)
@@ -111,7 +140,11 @@ def main() -> None:
     ap.add_argument("--ref-queries", type=int, default=210)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory-mb", type=int, default=1024)
+    ap.add_argument("--small", action="store_true",
+                    help="only the small-database crossover of the two ranking paths")
     args = ap.parse_args()
+    if args.small:
+        return crossover()
     q, db, lq, ldb = data(args.queries, args.items, args.dim, args.labels)
     n_ref = min(args.ref_queries, args.queries)
     proto = ProtocolSpec(relevance="shared_label", distance="inner_product",

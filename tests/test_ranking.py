@@ -10,10 +10,20 @@ import torch
 
 from test_metrics import reference
 from xmr.metrics import Side, chunk_metrics, evaluate_task, hamming_distance, pack_codes, ranked_relevance
+from xmr.metrics import evaluate as evaluate_module
 from xmr.metrics.evaluate import BYTES_PER_ITEM, BYTES_PER_PAIR, chunk_rows
 from xmr.metrics.functional import radius_counts, radius_metrics, relevance
 from xmr.metrics.ranking import descending_keys, distance_order, relevance_rows, stable_order
 from xmr.spec.models import ProtocolSpec
+
+@pytest.fixture(autouse=True, params=["direct", "per_query"])
+def path(request, monkeypatch):
+    """Every test runs through both paths: the direct form that small databases take, and the
+    per-query radix ranking of large ones (forced here for small inputs)."""
+    if request.param == "per_query":
+        monkeypatch.setattr(evaluate_module, "DIRECT_BELOW", 0)
+    return request.param
+
 
 METRICS = ["map", "map@1", "map@4", "map@50", "p@1", "p@6", "r@3", "r@100", "hit@1", "hit@5"]
 

@@ -18,15 +18,22 @@ import numpy as np
 import torch
 
 from ..spec.models import ProtocolSpec, parse_metric_name
-from .functional import radius_metrics
+from .functional import chunk_metrics, radius_counts, radius_metrics, ranked_relevance, relevance
 from .ranking import RankMetrics, distance_order, relevance_rows, relevant_ranks, stable_order
-from .scorers import SCORERS, as_words, hamming_row
+from .scorers import SCORERS, as_words, hamming_distance, hamming_row
 
 TASKS = {"i2t": ("image", "text"), "t2i": ("text", "image"), "i2i": ("image", "image"),
          "t2t": ("text", "text")}
 
 # Bytes a chunk holds per (query, database item): float32 scores (or int32 Hamming distances).
 BYTES_PER_PAIR = 4
+# Below this many database items a chunk is ranked by the direct form (`functional`: one stable
+# sort of the whole chunk, cumulative sums): faster there than per-query ranking, whose Python
+# cost per query dominates small lists (`benchmarks/evaluation.py --small`: 300 queries, equal
+# at about 1,000 items, 2x faster per query at 6,000). The direct form holds about this many
+# bytes per (query, item): scores, sort indices, relevance, float64 cumulative sums.
+DIRECT_BELOW = 1024
+DIRECT_BYTES_PER_PAIR = 48
 # Bytes each ranking thread holds per database item: keys, two int64 orders, gathers, relevance.
 BYTES_PER_ITEM = 48
 MEMORY_MB = 1024
@@ -75,11 +82,31 @@ def make_scorer(protocol: ProtocolSpec, task: str, metric_network=None) -> Calla
     return SCORERS.get(protocol.distance)()
 
 
-def chunk_rows(n_db: int, query_chunk: int, memory_mb: int, threads: int) -> int:
+def chunk_rows(n_db: int, query_chunk: int, memory_mb: int, threads: int,
+               per_pair: int = BYTES_PER_PAIR) -> int:
     """Queries per chunk: at most ``query_chunk``, and few enough that the chunk's matrices and
     the ranking threads' buffers fit in ``memory_mb``."""
     budget = memory_mb * 2 ** 20 - threads * BYTES_PER_ITEM * n_db
-    return max(1, min(query_chunk, budget // (BYTES_PER_PAIR * n_db)))
+    return max(1, min(query_chunk, budget // (per_pair * n_db)))
+
+
+def _direct_rows(scores: torch.Tensor, rel: torch.Tensor, exclude: torch.Tensor | None,
+                 metrics: list[str], denominator: str, cutoffs: np.ndarray,
+                 max_d: int | None) -> list[tuple]:
+    """A chunk by the direct form, as `rank_query`'s tuples (Hamming: ``scores`` = -distance
+    and ``max_d`` the code length)."""
+    ranking = [m for m in metrics if parse_metric_name(m)[0] not in ("hp", "hr", "hf1")]
+    values, curves = chunk_metrics(ranked_relevance(scores, rel, exclude), ranking, denominator,
+                                   torch.from_numpy(cutoffs))
+    nan = torch.full((len(scores),), float("nan"), dtype=torch.float64)
+    table = torch.stack([values.get(m, nan) for m in metrics], 1).numpy()
+    n_rel = curves["n_relevant"].long().numpy()
+    found = hits = [None] * len(scores)
+    if max_d is not None:
+        f, h = radius_counts(-scores, rel, max_d, exclude)
+        found, hits = f.numpy(), h.numpy()
+    return list(zip(table, curves["precision"].numpy(), curves["recall"].numpy(), n_rel, found,
+                    hits))
 
 
 def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSpec,
@@ -98,7 +125,9 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
     faiss = protocol.search != "exact"
     depth = min(protocol.search_k, n_db) if faiss else n_db  # a FAISS list's length
     cutoffs = torch.unique(torch.linspace(1, depth, pr_points).round().long()).numpy()
-    chunk = chunk_rows(n_db, query_chunk, memory_mb, threads)
+    direct = n_db < DIRECT_BELOW and not faiss
+    chunk = chunk_rows(n_db, query_chunk, memory_mb, threads,
+                       DIRECT_BYTES_PER_PAIR if direct else BYTES_PER_PAIR)
     lookup = protocol.distance == "hamming" and not faiss
     max_d = 8 * q_rep.shape[1] if lookup else 0  # packed bytes -> bits (padding bits agree)
     index = None
@@ -106,7 +135,7 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
         from .search import FaissSearch
 
         index = FaissSearch(protocol, db_rep.numpy(), depth, threads)
-    if lookup:  # distances are computed row by row in the ranking threads
+    if lookup and not direct:  # distances are computed row by row in the ranking threads
         q_words, db_words = as_words(q_rep.numpy()), np.ascontiguousarray(as_words(db_rep.numpy()))
     ranker = RankMetrics(metrics, n_db, protocol.map_at_r_denominator, cutoffs)
     radius_at = {m: parse_metric_name(m) for m in metrics
@@ -146,20 +175,55 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
             hits = np.searchsorted(ranks, found, side="right")
         return (*ranker(ranks), len(ranks), found, hits)
 
+    def _direct_chunk(start: int, end: int, exclude: list[int]) -> list[tuple]:
+        if lookup:
+            q_codes = q_rep[start:end].numpy()
+            scores = -torch.from_numpy(hamming_distance(q_codes, db_rep.numpy())).float()
+        else:
+            scores = scorer(q_rep[start:end], db_rep).float()
+            if scores.isnan().any():
+                bad = start + int(scores.isnan().any(1).int().argmax())
+                raise NonFiniteScores(f"task {task}: query {bad} has NaN scores; its "
+                                      "representation or the database's is not finite")
+        rel = relevance(queries.category[start:end], database.category,
+                        queries.labels[start:end], database.labels, protocol.relevance,
+                        torch.as_tensor(queries.item_idx[start:end]),
+                        torch.as_tensor(database.item_idx))
+        mask = None
+        if any(e >= 0 for e in exclude):
+            mask = torch.zeros_like(rel)
+            for row, e in enumerate(exclude):
+                if e >= 0:
+                    mask[row, e] = True
+        return _direct_rows(scores, rel, mask, metrics, protocol.map_at_r_denominator, cutoffs,
+                            max_d if lookup else None)
+
+    def rank_block(rows: range, start: int, scores: np.ndarray | None, exclude: list[int]):
+        return [rank_query(i, start, scores, exclude[i]) for i in rows]
+
     rows: list[tuple] = []
     with ThreadPoolExecutor(threads) as pool:
         for start in range(0, n_q, chunk):
             end = min(start + chunk, n_q)
             exclude = ([db_pos.get(int(i), -1) for i in queries.item_idx[start:end]]
                        if same_pool else [-1] * (end - start))
+            if direct:
+                rows += _direct_chunk(start, end, exclude)
+                continue
             if faiss:  # one more than K, for the query's own entry
                 scores = index.search(q_rep[start:end].numpy(), depth + same_pool)
             elif lookup:
                 scores = None
             else:
                 scores = np.ascontiguousarray(scorer(q_rep[start:end], db_rep).float().numpy())
-            n = end - start
-            rows += pool.map(rank_query, range(n), [start] * n, [scores] * n, exclude)
+            blocks = [range(b, end - start, threads) for b in range(threads)]  # interleaved
+            done = pool.map(rank_block, blocks, [start] * threads, [scores] * threads,
+                            [exclude] * threads)
+            ordered: list = [None] * (end - start)
+            for block, out in zip(blocks, done):
+                for i, row in zip(block, out):
+                    ordered[i] = row
+            rows += ordered
     values, precision, recall, n_rel, found, hits = (
         [row[i] for row in rows] for i in range(6))
     values = np.stack(values)
