@@ -24,6 +24,7 @@ import argparse
 import os
 import threading
 import time
+from unittest import mock
 
 import numpy as np
 import torch
@@ -120,11 +121,13 @@ def crossover(queries: int = 300, sizes=(500, 1000, 2000, 3000, 4000, 6000), rep
 
         times, values = [], []
         for below in (10 ** 9, 0):  # everything direct, then everything per query
-            ev.DIRECT_BELOW, best = below, float("inf")
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                res = evaluate_task("i2t", side(queries), side(n), ProtocolSpec(), ["map", "p@50"])
-                best = min(best, time.perf_counter() - t0)
+            best = float("inf")
+            with mock.patch.object(ev, "DIRECT_BELOW", below):
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    res = evaluate_task("i2t", side(queries), side(n), ProtocolSpec(),
+                                        ["map", "p@50"])
+                    best = min(best, time.perf_counter() - t0)
             times.append(best * 1e3)
             values.append(res.per_query["map"])
         assert np.abs(values[0] - values[1]).max() < 1e-12
