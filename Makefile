@@ -7,7 +7,7 @@ DATA   ?= $(or $(XMR_DATA),../shared/data)
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro ablations dmsfh test clean-scratch
+.PHONY: setup repro ablations compare dmsfh test clean-scratch
 
 # A virtual environment with pinned versions. torch is installed first, on its own, so that the
 # CPU wheel is chosen and torchvision's `torch==2.13.0` requirement is already met.
@@ -54,6 +54,20 @@ ablations: setup
 		$(BIN)/dvc repro --glob 'evaluate@scenes_*' 'evaluate@mgmm_scenes_*' \
 			'evaluate@msdmml_scenes*' 'evaluate@uncsm_scenes*' 'evaluate@idcmr_scenes*' \
 			'vectorisation@scenes' 'evaluate@dmsfh_scenes_*'; \
+	fi
+
+# The comparison methods (issue 15, specs/compare/): every compare_* stage for the datasets present
+# (and the baselines its tables cite), then the tables of specs/compare/tables/ from the stored
+# metrics.
+COMPARE_TABLES := $(wildcard specs/compare/tables/*.yaml)
+compare: setup
+	@if [ -d "$(DATA)/wikipedia" ]; then \
+		$(BIN)/dvc repro --glob 'evaluate@compare_*' 'evaluate@wikipedia_*' 'evaluate@scenes_cca' \
+			'evaluate@scenes_deep'; \
+		for t in $(COMPARE_TABLES); do $(BIN)/xmr table $$t; echo; done; \
+	else \
+		$(BIN)/dvc repro --glob 'evaluate@compare_scenes_*' 'evaluate@scenes_cca' 'evaluate@scenes_deep'; \
+		for t in $(wildcard specs/compare/tables/scenes*.yaml); do $(BIN)/xmr table $$t; echo; done; \
 	fi
 
 # dmsfh's stages only: the code-length series and Table 6 on scenes (and Wikipedia), and the

@@ -125,6 +125,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_table(args: argparse.Namespace) -> int:
+    from .tables import table_command
+
+    print(table_command(args.table, args.store, args.json))
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -188,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default="store")
     p.add_argument("--json", action="store_true", help="print rows as JSON")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("table", help="print a comparison table (specs/compare/tables/*.yaml) "
+                       "from the stored metrics")
+    p.add_argument("table", help="a table file, e.g. specs/compare/tables/wikipedia_real.yaml")
+    p.add_argument("--store", default="store")
+    p.add_argument("--json", action="store_true", help="the values as JSON")
+    p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("list", help="registered names with a one-line description")
     p.add_argument("kind", nargs="?", choices=KINDS)

@@ -224,12 +224,13 @@ def evaluate_step(store: Store, name: str) -> dict:
         metrics["distances"] = {}
     for distance in ev.also_distances:
         other = protocol.model_copy(update={"distance": distance})
-        res = score_splits(reps, category, labels, splits, "test", other, ev.tasks, ["map"],
+        res = score_splits(reps, category, labels, splits, "test", other, ev.tasks, ev.metrics,
                            ev.pr_points, ev.query_chunk, metric_network=network,
                            memory_mb=ev.memory_mb)
-        metrics["distances"][distance] = {
-            **{t: {"map": round(r.metrics["map"], 6)} for t, r in res.items()},
-            "average": {"map": round(float(np.mean([r.metrics["map"] for r in res.values()])), 6)}}
+        metrics["distances"][distance] = {  # the spec's metrics under that distance too
+            **{t: {m: round(r.metrics[m], 6) for m in ev.metrics} for t, r in res.items()},
+            "average": {"map": round(float(np.mean([r.metrics["map"] for r in res.values()
+                                                    if "map" in r.metrics] or [np.nan])), 6)}}
     write_json(store.metrics_path(name), metrics)
     with atomic_dir(store.plots_dir(name)) as tmp:
         for t, r in results.items():

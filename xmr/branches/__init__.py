@@ -90,10 +90,12 @@ class Linear(Branch):
     def __init__(self, spec: LinearBranch, in_dim: int):
         super().__init__()
         self.proj = nn.Linear(in_dim, spec.out, dtype=torch.float64)
+        self.softmax = spec.output == "softmax"
         self.out_dim, self.normalize = spec.out, spec.normalize
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.finish(self.proj(x.double()).float())
+        z = self.proj(x.double())
+        return self.finish((z.softmax(-1) if self.softmax else z).float())
 
 
 @BRANCHES.register("unit_pool")
@@ -208,4 +210,4 @@ def build_branch(spec, in_dim: int | dict[str, int]) -> Branch:
     return BRANCHES.get(spec.type)(spec, in_dim)
 
 
-from . import mgmm, txtnet, uncsm, words  # noqa: E402,F401  (registration; they build on the classes above)
+from . import kernel, mgmm, txtnet, uncsm, words  # noqa: E402,F401  (registration; they build on the classes above)

@@ -42,6 +42,11 @@ MEMORY_MB = 1024
 class NonFiniteScores(ValueError):
     """A query's scores contain NaN: its representation or the database's is not finite."""
 
+    @classmethod
+    def at(cls, task: str, query: int) -> "NonFiniteScores":
+        return cls(f"task {task}: query {query} has NaN scores; its representation or the "
+                   "database's is not finite")
+
 
 @dataclass
 class Side:
@@ -167,8 +172,7 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
             found = np.bincount(row, minlength=max_d + 2)[: max_d + 1].cumsum()
         else:
             if np.isnan(row.max()):
-                raise NonFiniteScores(f"task {task}: query {start + i} has NaN scores; its "
-                                      "representation or the database's is not finite")
+                raise NonFiniteScores.at(task, start + i)
             ranked = stable_order(row, r)
         ranks = relevant_ranks(ranked)
         if lookup:  # the items within radius d are the first found[d] of the ranking
@@ -182,9 +186,7 @@ def evaluate_task(task: str, queries: Side, database: Side, protocol: ProtocolSp
         else:
             scores = scorer(q_rep[start:end], db_rep).float()
             if scores.isnan().any():
-                bad = start + int(scores.isnan().any(1).int().argmax())
-                raise NonFiniteScores(f"task {task}: query {bad} has NaN scores; its "
-                                      "representation or the database's is not finite")
+                raise NonFiniteScores.at(task, start + int(scores.isnan().any(1).int().argmax()))
         rel = relevance(queries.category[start:end], database.category,
                         queries.labels[start:end], database.labels, protocol.relevance,
                         torch.as_tensor(queries.item_idx[start:end]),

@@ -36,6 +36,24 @@ class LinearBranch(Strict):
     type: Literal["linear"]
     input: str | None = None
     out: Width = Field(10)
+    output: Literal["identity", "softmax"] = Field(
+        "identity", description="softmax: the projection is a classifier's logits and the "
+        "branch outputs its class posteriors (`semantic_matching`, SM / SCM)")
+    normalize: bool = False
+
+
+class KernelBranch(Strict):
+    """A kernel method's projection (filled by the `kcca` phase): the item's kernel values
+    against the training items, centred in feature space, times dual coefficients."""
+
+    type: Literal["kernel"]
+    input: str | None = None
+    out: Width = Field(10)
+    kernel: Literal["rbf", "poly", "linear"] = "rbf"
+    gamma: float | None = Field(None, gt=0, le=1e6, description="the rbf / poly coefficient; "
+                                "default 1 / (feature dimension), as scikit-learn")
+    degree: int = Field(3, ge=1, le=16, description="poly: the degree")
+    coef0: float = Field(1.0, ge=0, le=1e6, description="poly: the constant")
     normalize: bool = False
 
 
@@ -214,8 +232,8 @@ class UNCSMBranch(Strict):
 
 
 Branch = Annotated[
-    Union[MLPBranch, LinearBranch, UnitPoolBranch, WordMatrixBranch, TxtNetBranch, ConvNetBranch,
-          CNNBranch, MGMMBranch, UNCSMBranch],
+    Union[MLPBranch, LinearBranch, KernelBranch, UnitPoolBranch, WordMatrixBranch, TxtNetBranch,
+          ConvNetBranch, CNNBranch, MGMMBranch, UNCSMBranch],
     Field(discriminator="type")
 ]
 

@@ -67,6 +67,47 @@ def pixel_problems(spec: ExperimentSpec) -> list[str]:
     return out
 
 
+# closed-form phases -> the branch type they fill
+FILLED_BRANCH = {"cca": "linear", "pls": "linear", "cfa": "linear", "three_view_cca": "linear",
+                 "ml_cca": "linear", "jfssl": "linear", "semantic_matching": "linear",
+                 "kcca": "kernel"}
+
+
+def subspace_problems(spec: ExperimentSpec) -> list[str]:
+    """The closed-form phases (`cca`, `kcca`, `pls`, ...) fill branches of one type, with equal
+    outputs, over whole-item features; SM / SCM's branches output posteriors."""
+    from .protocols import PROTOCOLS, resolve_protocol
+
+    out = []
+    arch = spec.architecture
+    for i, phase in enumerate(spec.training.phases):
+        want = FILLED_BRANCH.get(phase.type)
+        if want is None:
+            continue
+        where = f"training.phases.{i} ({phase.type})"
+        for m in ("image", "text"):
+            branch = getattr(arch, m)
+            if branch.type != want:
+                out.append(f"{where}: fills {want} branches; architecture.{m} is {branch.type}")
+                continue
+            feat = spec.features.get(branch.input)
+            if feat is not None and feat.granularity.type != "whole":
+                out.append(f"{where}: needs whole-item features; architecture.{m}.input "
+                           f"{branch.input!r} has {feat.granularity.type} units")
+            if phase.type == "semantic_matching" and branch.output != "softmax":
+                out.append(f"{where}: architecture.{m}.output must be softmax (the class "
+                           "posteriors are the common space)")
+        if arch.image.out != arch.text.out:
+            out.append(f"{where}: architecture.image.out ({arch.image.out}) and text.out "
+                       f"({arch.text.out}) must be equal")
+        proto = spec.evaluation.protocol
+        if phase.type == "semantic_matching" and (not isinstance(proto, str) or proto in PROTOCOLS):
+            if resolve_protocol(proto).relevance != "category":
+                out.append(f"{where}: implemented for single-label data (a protocol with "
+                           "relevance 'category')")
+    return out
+
+
 ALTERNATING_TERMS = ("inter_pair_nll", "intra_pair_nll", "label_bce_sum", "graph_regularization",
                      "code_quantization")
 
@@ -162,5 +203,6 @@ def check_registered_names(spec: ExperimentSpec, source: str) -> None:
             problems.append(f"  evaluation.metrics: {radius} are hash-lookup metrics; they need "
                             "a protocol with distance 'hamming'")
     problems += [f"  {p}" for p in alternating_problems(spec)]
+    problems += [f"  {p}" for p in subspace_problems(spec)]
     if problems:
         raise SpecError("\n".join([f"{source}: {len(problems)} error(s) in the spec", *problems]))

@@ -201,9 +201,11 @@ def _apply_list_indices(data: Any, override: Any, path: str) -> Any:
 
 
 def spec_files(root: str | Path = "specs") -> list[Path]:
-    """The experiment specs under ``root``; ``spaces/`` holds `xmr tune` search spaces instead."""
+    """The experiment specs under ``root``; ``spaces/`` holds `xmr tune` search spaces and
+    ``tables/`` `xmr table` comparison tables instead."""
     root = Path(root)
-    return sorted(p for p in root.rglob("*.yaml") if "spaces" not in p.relative_to(root).parts)
+    return sorted(p for p in root.rglob("*.yaml")
+                  if not {"spaces", "tables"} & set(p.relative_to(root).parts))
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -217,12 +219,15 @@ def data_path(data: Any, loc: tuple) -> str:
     """A pydantic error location as the path a user wrote: the tags pydantic adds for union
     members (``training.phases.0.gradient.epochs``) are dropped (``training.phases.0.epochs``)."""
     parts: list[str] = []
-    node = data
+    node, tagged = data, True  # the root is no union member
     for p in loc:
+        if isinstance(node, Mapping) and not tagged and p in (node.get("type"), node.get("name")):
+            tagged = True  # a member's tag comes first, even when a field has its name
+            continue       # (`{type: kernel, kernel: rbf}`: loc image.kernel.out)
         if isinstance(node, Mapping) and p in node:
-            node = node[p]
+            node, tagged = node[p], False
         elif isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node):
-            node = node[p]
+            node, tagged = node[p], False
         elif isinstance(node, Mapping):
             if p in (node.get("type"), node.get("name")):
                 continue  # the discriminator tag of a union member (last: a model-level error)

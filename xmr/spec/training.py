@@ -8,6 +8,8 @@ from pydantic import Field
 
 from .common import Epochs, Modality, Seed, Strict
 from .losses import LossTerm
+from .subspace import (CFAPhase, JFSSLPhase, KCCAPhase, MLCCAPhase, PLSPhase,
+                       SemanticMatchingPhase, ThreeViewCCAPhase)
 
 
 class OptimizerSpec(Strict):
@@ -167,7 +169,8 @@ class UNCSMPreprocessPhase(Strict):
 
 Phase = Annotated[
     Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, DMSFHPhase,
-          MetricNetworkPhase, MGMMFramework1Phase, UNCSMPreprocessPhase],
+          MetricNetworkPhase, MGMMFramework1Phase, UNCSMPreprocessPhase, KCCAPhase, PLSPhase,
+          CFAPhase, ThreeViewCCAPhase, MLCCAPhase, SemanticMatchingPhase, JFSSLPhase],
     Field(discriminator="type"),
 ]
 
