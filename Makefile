@@ -63,7 +63,7 @@ COMPARE_TABLES := $(wildcard specs/compare/tables/*.yaml)
 compare: setup
 	@if [ -d "$(DATA)/wikipedia" ]; then \
 		$(BIN)/dvc repro --glob 'evaluate@compare_*' 'evaluate@wikipedia_*' 'evaluate@scenes_cca' \
-			'evaluate@scenes_deep'; \
+			'evaluate@scenes_deep' 'evaluate@msdmml_wikipedia' 'evaluate@uncsm_wikipedia'; \
 		for t in $(COMPARE_TABLES); do $(BIN)/xmr table $$t; echo; done; \
 	else \
 		$(BIN)/dvc repro --glob 'evaluate@compare_scenes_*' 'evaluate@scenes_cca' 'evaluate@scenes_deep'; \

@@ -344,3 +344,23 @@ def test_an_error_in_a_kernel_branch_names_the_field_not_the_tag(tmp_path, capsy
         path.write_text(yaml.safe_dump(bad))
         assert main(["validate", str(path)]) == 1
         assert f"  architecture.image.{field}:" in capsys.readouterr().err
+
+
+def test_kcca_and_sm_run_end_to_end_with_extra_distances(tiny_store, tmp_path):
+    """Through `xmr run` (train, store, reload, evaluate): the kernel branch survives the stored
+    model, and the extra distances carry the spec's metrics."""
+    import json
+
+    from xmr.cli import main
+
+    tiny = ["--set", "dataset.params.n_items=80", "--set", "dataset.params.image_size=48"]
+    # the features of test_e2e's tiny scenes run: cached in the shared store
+    for name in ("kcca_rbf", "sm"):
+        out = tmp_path / f"{name}.json"
+        assert main(["run", f"specs/compare/scenes/{name}.yaml", "--store", str(tiny_store),
+                     "--metrics-out", str(out), *tiny]) == 0
+        m = json.loads(out.read_text())
+        assert set(m["distances"]) == {"euclidean", "inner_product"}
+        for dist in m["distances"].values():
+            assert set(dist["i2t"]) == {"map", "map@100"} and 0 <= dist["i2t"]["map"] <= 1
+        assert 0 <= m["tasks"]["t2i"]["map"] <= 1

@@ -34,7 +34,7 @@ rows:
                 note: other features}
   - method: B
     experiments: [b0, b1, b2]
-  - method: A
+  - method: A (ED)
     experiments: [a]
     distance: euclidean
 """
@@ -52,7 +52,7 @@ def test_table_cells_are_the_stored_metrics(tmp_path, capsys):
     assert "| A | 0.300 | 0.200 | 0.250 | `evaluate@a` | 0.500 / 0.250 / 0.375 | paper Table 1 [1] |" \
         in out
     assert f"| B | {b.mean():.3f} ± {b.std(ddof=1):.3f} |" in out and "(+2 seeds)" in out
-    assert "| A (euclidean) | 0.110 | 0.130 | 0.120 |" in out
+    assert "| A (ED) | 0.110 | 0.130 | 0.120 |" in out
     assert "[1] paper Table 1: not comparable: other features" in out
     assert main(["table", str(tmp_path / "t.yaml"), "--store", str(store), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -60,7 +60,7 @@ def table_values(table: TableSpec, store: Store) -> list[dict]:
         cols = list(table.tasks) + (["avg"] if table.average else [])
         values = {c: [cell[c] if c != "avg" else float(np.mean([cell[t] for t in table.tasks]))
                       for cell in cells] for c in cols}
-        rows.append({"method": row.method + (f" ({row.distance})" if row.distance else ""),
+        rows.append({"method": row.method,
                      "mean": {c: float(np.mean(v)) for c, v in values.items()},
                      "std": {c: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
                              for c, v in values.items()},
