@@ -92,14 +92,17 @@ def render_markdown(table: TableSpec, rows: list[dict]) -> str:
                 vals = [p.values.get(c) if c != "avg" else (
                     float(np.mean([p.values[t] for t in table.tasks]))
                     if all(t in p.values for t in table.tasks) else None) for c in cols]
-                mark = "" if p.comparable else f" [{len(notes) + 1}]"
-                if not p.comparable:
-                    notes.append(f"[{len(notes) + 1}] {p.source}: not comparable: {p.note}")
+                mark = ""
+                if not p.comparable:  # one footnote per distinct reason
+                    text = f"{p.source}: not comparable: {p.note}"
+                    if text not in notes:
+                        notes.append(text)
+                    mark = f" [{notes.index(text) + 1}]"
                 line += [" / ".join("—" if v is None else f"{v:.3f}" for v in vals),
                          p.source + mark]
         lines.append("| " + " | ".join(line) + " |")
     if notes:
-        lines += [""] + notes
+        lines += [""] + [f"[{i}] {text}" for i, text in enumerate(notes, 1)]
     return "\n".join(lines)
 
 
