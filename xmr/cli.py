@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table", help="print a comparison table (specs/compare/tables/*.yaml) "
                        "from the stored metrics")
-    p.add_argument("table", help="a table file, e.g. specs/compare/tables/wikipedia_real.yaml")
+    p.add_argument("table", help="a table file, e.g. specs/compare/tables/wikipedia_shallow.yaml")
     p.add_argument("--store", default="store")
     p.add_argument("--json", action="store_true", help="the values as JSON")
     p.set_defaults(func=cmd_table)
