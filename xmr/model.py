@@ -2,7 +2,9 @@
 
 Optional last layers shared by both branches (one module) give the common space. Heads: a label
 classifier shared by both modalities, a k-bit hash layer per modality, and a
-metric network that scores an (image, text) pair. Phases decide which parts are trained how.
+metric network that scores an (image, text) pair. Autoencoder decoders read the representations;
+an output CCA, once fitted, maps them to the common space. Phases decide which parts are trained
+how.
 """
 
 from __future__ import annotations
@@ -91,9 +93,46 @@ class CrossModalModel(nn.Module):
         self.triplet_branches = (nn.ModuleDict({m: mlp([d, tb.units], tb.activation,
                                                        last_activation=True)
                                                 for m, d in dims.items()}) if tb else None)
+        self.fusion, self.in_dims = arch.fusion, dict(in_dims)
+        dec = arch.decoders
+        self.decoders = None
+        if dec is not None:
+            if self.fusion == "sum":  # one decoder per target, for every code (Ngiam et al.)
+                pairs = [("any", tgt) for tgt in ("image", "text")]
+            else:
+                pairs = [(src, tgt) for src in dims for tgt in ("image", "text")
+                         if ("self" if src == tgt else "cross") in dec.targets]
+            self.decoders = nn.ModuleDict({
+                f"{src}_to_{tgt}": mlp([dims.get(src, self.emb_dim), *dec.hidden, in_dims[tgt]],
+                                       dec.activation)
+                for src, tgt in pairs})
+        oc = arch.output_cca
+        self.output_cca = None
+        if oc is not None:
+            self.output_cca = nn.ModuleDict({m: nn.Linear(d, oc.out, dtype=torch.float64)
+                                             for m, d in dims.items()})
+            # set by the `output_cca` phase; saved with the weights
+            self.register_buffer("output_cca_fitted", torch.tensor(False))
+
+    def project(self, modality: str, z: torch.Tensor) -> torch.Tensor:
+        """The fitted output CCA (`architecture.output_cca`, in float64) over a representation;
+        the representation itself before the `output_cca` phase has run."""
+        if self.output_cca is None or not bool(self.output_cca_fitted):
+            return z
+        return self.output_cca[modality](z.double()).float()
 
     def encode(self, modality: str, x) -> torch.Tensor:
-        return self.common(self.branches[modality](x))
+        z = self.branches[modality](x)
+        if self.fusion == "sum":  # the other modality's input is zero
+            other = "text" if modality == "image" else "image"
+            zero = torch.zeros(1, self.in_dims[other], device=z.device)
+            z = z + self.branches[other](zero)
+        return self.project(modality, self.common(z))
+
+    def joint(self, inputs: dict) -> torch.Tensor:
+        """The code of both inputs together (`fusion: sum`)."""
+        return self.common(self.branches["image"](inputs["image"])
+                           + self.branches["text"](inputs["text"]))
 
     def common(self, z: torch.Tensor) -> torch.Tensor:
         """The shared last layers (when the architecture has them) over a branch's output."""
@@ -116,7 +155,15 @@ class CrossModalModel(nn.Module):
         return torch.tanh(h) if hh.activation == "tanh" else h
 
     def forward(self, inputs: dict) -> dict[str, torch.Tensor]:
-        return self.heads({m: self.encode(m, inputs[m]) for m in ("image", "text")})
+        """The representations and heads of a batch; with decoders, also the batch's inputs
+        (`input_image`, `input_text`) that the `reconstruction` loss compares against, and with
+        `fusion: sum` the joint code of both inputs (`joint`)."""
+        out = self.heads({m: self.encode(m, inputs[m]) for m in ("image", "text")})
+        if self.decoders is not None:
+            out.update({f"input_{m}": inputs[m] for m in ("image", "text")})
+        if self.fusion == "sum":
+            out["joint"] = self.joint(inputs)
+        return out
 
     def heads(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Add the label logits and hash outputs of the embeddings ``out`` (modality -> (B, d))."""
@@ -135,7 +182,8 @@ class CrossModalModel(nn.Module):
     def module_by_name(self, name: str) -> nn.Module:
         parts = {"image": self.branches["image"], "text": self.branches["text"],
                  "shared": self.shared, "label_head": self.label_head, "hash_head": self.hash_head,
-                 "metric_network": self.metric_network, "triplet_branches": self.triplet_branches}
+                 "metric_network": self.metric_network, "triplet_branches": self.triplet_branches,
+                 "decoders": self.decoders, "output_cca": self.output_cca}
         top, _, rest = name.partition(".")
         if top not in parts:
             raise ValueError(f"unknown module {name!r}; modules: {', '.join(parts)} (or a part of "

@@ -73,10 +73,12 @@ class MLP(Branch):
                        spec.batch_norm, last_activation=spec.out_activation)
         if spec.init_std is not None:
             normal_init(self.net, spec.init_std)
+        self.softmax = spec.output == "softmax"
         self.out_dim, self.normalize = spec.out, spec.normalize
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.finish(self.net(x.float()))
+        z = self.net(x.float())
+        return self.finish(z.softmax(-1) if self.softmax else z)
 
 
 @BRANCHES.register("linear")

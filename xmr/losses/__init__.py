@@ -1,7 +1,8 @@
 """Registered loss terms (`xmr list losses`); each spec term is `{name, weight, params}`."""
 
-from . import (contrastive, dmsfh, double_triplet, idcmr, label_ce, multi_margin,  # noqa: F401
-               multiscale, pair_ce, quantization, triplet)  # (registration)
+from . import (contrastive, correlation, cosine_embedding, dmsfh, double_triplet,  # noqa: F401
+               idcmr, label_ce, multi_margin, multiscale, pair_ce, quantization, reconstruction,
+               triplet)  # (registration)
 from .base import LOSSES, Batch, Loss
 
 __all__ = ["LOSSES", "Batch", "Loss", "build_losses"]

@@ -9,6 +9,9 @@ U (images) and V (texts), rows = items (the paper writes them as columns).
   the intra-modal phi = U U^T and psi = V V^T.
 - `modality_invariance`, J3 (Eq. 23): (1/n) ||U - V||_F.
 
+DSCMR (Zhen et al. 2019) uses the same three terms with the pair score Gamma = cos(u, v) / 2
+(`similarity: half_cosine`) and the mean over pairs (`reduction: pairs`).
+
 J = J1 + lambda J2 + eta J3 (Eq. 24) is the spec's weighted sum of the three terms.
 """
 
@@ -74,6 +77,8 @@ class PairwiseLikelihoodLoss(Loss):
 
     def compute_loss(self, out, batch: Batch, model) -> torch.Tensor:
         u, v = out["image"], out["text"]
+        if self.params.similarity == "half_cosine":  # DSCMR's Gamma = cos / 2
+            u, v = F.normalize(u, dim=-1) / 2 ** 0.5, F.normalize(v, dim=-1) / 2 ** 0.5
         s = batch.relevant().to(u.dtype)
         total = pair_nll(u @ v.T, s)
         if self.params.intra:

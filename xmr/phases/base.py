@@ -72,7 +72,7 @@ def trainable_parameters(model: CrossModalModel, names: list[str]) -> list[torch
 
 def default_trainable(model: CrossModalModel) -> list[str]:
     names = ["image", "text"]
-    names += [n for n in ("shared", "label_head", "hash_head", "triplet_branches")
+    names += [n for n in ("shared", "label_head", "hash_head", "triplet_branches", "decoders")
               if getattr(model, n) is not None]
     return names
 
@@ -98,7 +98,8 @@ def frozen_stem_forward(ctx: PhaseContext, rows: np.ndarray) -> Callable | None:
             cache[m][idx] = torch.cat(parts)
 
     def forward(batch_idx: torch.Tensor) -> dict:
-        return model.heads({m: (model.common(model.branches[m].top(cache[m][batch_idx]))
+        return model.heads({m: (model.project(m, model.common(
+                                    model.branches[m].top(cache[m][batch_idx])))
                                 if m in cache else model.encode(m, data.take(m, batch_idx)))
                             for m in ("image", "text")})
 

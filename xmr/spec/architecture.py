@@ -7,10 +7,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from .common import Strict, Width
-
-
-Activation = Literal["relu", "tanh", "sigmoid", "gelu", "none"]
+from .common import Activation, Strict, Width
+from .deep import DecodersSpec, OutputCCASpec
 
 
 class MLPBranch(Strict):
@@ -27,6 +25,9 @@ class MLPBranch(Strict):
                                  "(msdmml: every fully connected layer is followed by ReLU)")
     init_std: float | None = Field(None, gt=0, le=10, description="weights drawn from N(0, "
                                    "init_std^2), biases 0 (msdmml: 0.02); null: PyTorch's default")
+    output: Literal["identity", "softmax"] = Field(
+        "identity", description="softmax: the output layer is a classifier's logits and the "
+        "branch outputs class posteriors (DeepSM: set out to the number of classes)")
     normalize: bool = Field(True, description="L2-normalise the output embedding")
 
 
@@ -298,6 +299,48 @@ class ArchitectureSpec(Strict):
     metric_network: MetricNetworkSpec | None = None
     triplet_branches: TripletBranchesSpec | None = Field(
         None, description="the loss branches the `double_triplet` loss reads (uncsm)")
+    decoders: DecodersSpec | None = Field(
+        None, description="autoencoder decoders from the representations to input features "
+        "(DCCAE, Corr-AE), trained by the `reconstruction` loss")
+    output_cca: OutputCCASpec | None = Field(
+        None, description="a linear CCA over the trained outputs, fitted by the `output_cca` "
+        "phase (DCCA, DCCAE)")
+    fusion: Literal["none", "sum"] = Field(
+        "none", description="sum: the shared layers read the sum of the two branches' outputs, "
+        "one hidden layer over both inputs (the bimodal autoencoder, Ngiam et al. 2011); a "
+        "modality alone is encoded with the other's input zero, and the decoders reconstruct "
+        "both modalities from the image-only, text-only and joint codes")
+
+    @model_validator(mode="after")
+    def _fusion(self) -> "ArchitectureSpec":
+        if self.fusion == "sum":
+            if self.shared is None or not self.shared.in_activation:
+                raise ValueError("fusion 'sum' needs `shared` layers with in_activation: true "
+                                 "(the hidden layer over both inputs)")
+            if self.image.normalize or self.text.normalize:
+                raise ValueError("fusion 'sum' adds the branches' pre-activations: set "
+                                 "normalize: false on both branches")
+            for m in ("image", "text"):
+                b = getattr(self, m)
+                if getattr(b, "batch_norm", False) is True or getattr(b, "dropout", 0.0):
+                    raise ValueError(f"fusion 'sum' encodes a missing modality from a zero "
+                                     f"input: architecture.{m} must have no dropout or "
+                                     "batch_norm")
+        return self
+
+    @model_validator(mode="after")
+    def _output_cca_alone(self) -> "ArchitectureSpec":
+        if self.output_cca is not None:
+            heads = [n for n in ("label_head", "hash_head", "metric_network", "triplet_branches")
+                     if getattr(self, n)]
+            if heads:
+                raise ValueError(f"output_cca replaces the representation after training; it "
+                                 f"cannot be combined with {', '.join(heads)} (set label_head: "
+                                 "false)")
+            if self.output_cca.out > min(self.image.out, self.text.out):
+                raise ValueError(f"output_cca.out ({self.output_cca.out}) exceeds a branch's "
+                                 f"out ({self.image.out}, {self.text.out})")
+        return self
 
     @model_validator(mode="after")
     def _shared_layers_fit_both(self) -> "ArchitectureSpec":

@@ -147,6 +147,40 @@ def alternating_problems(spec: ExperimentSpec) -> list[str]:
     return out
 
 
+def deep_problems(spec: ExperimentSpec) -> list[str]:
+    """The deep comparison methods' parts: an output CCA fitted by an `output_cca` phase that
+    comes last, decoders over whole-item features and trained by `reconstruction`, and class
+    posteriors where `label_ce` reads the representation (DeepSM)."""
+    arch, phases, out = spec.architecture, spec.training.phases, []
+    fits = [i for i, p in enumerate(phases) if p.type == "output_cca"]
+    if fits and arch.output_cca is None:
+        out.append(f"training.phases.{fits[0]}: phase output_cca needs architecture.output_cca")
+    if arch.output_cca is not None and not fits:
+        out.append("architecture.output_cca: nothing fits it; add an output_cca phase last")
+    if fits and fits[0] != len(phases) - 1:
+        out.append(f"training.phases.{fits[0]}: phase output_cca must be the last phase (it "
+                   "replaces the representation the other phases train)")
+    terms = [("losses", spec.losses)] + [(f"training.phases.{i}.losses", p.losses)
+                                         for i, p in enumerate(phases)
+                                         if getattr(p, "losses", None)]
+    for where, listed in terms:
+        for j, t in enumerate(listed):
+            if t.name == "reconstruction" and arch.decoders is None:
+                out.append(f"{where}.{j}: loss 'reconstruction' needs architecture.decoders")
+            if t.name == "label_ce" and t.params.source == "embedding":
+                out += [f"{where}.{j}: label_ce with source 'embedding' reads class posteriors; "
+                        f"architecture.{m} needs type mlp or linear with output: softmax"
+                        for m in t.params.modalities
+                        if getattr(getattr(arch, m), "output", None) != "softmax"]
+    if arch.decoders is not None:
+        for m in ("image", "text"):
+            feat = spec.features.get(getattr(getattr(arch, m), "input", None) or "")
+            if feat is None or feat.granularity.type != "whole":
+                out.append(f"architecture.decoders: decoders reconstruct whole-item features; "
+                           f"architecture.{m} does not read one")
+    return out
+
+
 def search_problems(spec: ExperimentSpec, protocol) -> list[str]:
     """A FAISS search returns each query's top `search_k`: only metrics within it can be
     computed, and only for distances FAISS indexes."""
@@ -204,5 +238,6 @@ def check_registered_names(spec: ExperimentSpec, source: str) -> None:
                             "a protocol with distance 'hamming'")
     problems += [f"  {p}" for p in alternating_problems(spec)]
     problems += [f"  {p}" for p in subspace_problems(spec)]
+    problems += [f"  {p}" for p in deep_problems(spec)]
     if problems:
         raise SpecError("\n".join([f"{source}: {len(problems)} error(s) in the spec", *problems]))

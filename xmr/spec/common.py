@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Modality = Literal["image", "text"]
 Task = Literal["i2t", "t2i", "i2i", "t2t"]
+Activation = Literal["relu", "tanh", "sigmoid", "gelu", "none"]
 
 SEED_MAX = 2**32 - 1
 # Bounds that no experiment of this field comes near, so that a typo (`out: 1e12`) is a spec

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, model_validator
 
 from .common import Modality, Strict
+from .deep import CorrelationLoss, CosineEmbeddingLoss, ReconstructionLoss
 
 
 class NoParams(Strict):
@@ -32,6 +33,9 @@ class TripletLoss(Strict):
 
 class LabelCEParams(Strict):
     modalities: list[Modality] = Field(default_factory=lambda: ["image", "text"])
+    source: Literal["head", "embedding"] = Field(
+        "head", description="head: the label head's logits; embedding: the representation itself "
+        "is the class posterior (a branch with `output: softmax`, DeepSM)")
 
 
 class LabelCELoss(Strict):
@@ -186,6 +190,9 @@ class PairwiseLikelihoodParams(Strict):
     reduction: Literal["n", "pairs"] = Field(
         "n", description="n: each sum over the batch's n x n pairs divided by n, as Eq. 19 "
         "prints it (it grows with the batch); pairs: divided by n^2, the mean per pair")
+    similarity: Literal["dot", "half_cosine"] = Field(
+        "dot", description="the pair score: dot: u . v (idcmr's theta); half_cosine: cos(u, v) / 2 "
+        "(DSCMR's Gamma)")
 
 
 class PairwiseLikelihoodLoss(Strict):
@@ -254,6 +261,7 @@ LossTerm = Annotated[
     Union[TripletLoss, LabelCELoss, QuantizationLoss, PairCELoss, MultiMarginTripletLoss,
           MultiScaleMetricLoss, ContrastiveLoss, DoubleTripletLoss, LabelRegressionLoss,
           PairwiseLikelihoodLoss, ModalityInvarianceLoss, InterPairNLLLoss, IntraPairNLLLoss,
-          LabelBCESumLoss, GraphRegularizationLoss, CodeQuantizationLoss],
+          LabelBCESumLoss, GraphRegularizationLoss, CodeQuantizationLoss, CorrelationLoss,
+          ReconstructionLoss, CosineEmbeddingLoss],
     Field(discriminator="name"),
 ]

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field
 
 from .common import Epochs, Modality, Seed, Strict
+from .deep import OutputCCAPhase
 from .losses import LossTerm
 from .subspace import (CFAPhase, JFSSLPhase, KCCAPhase, MLCCAPhase, PLSPhase,
                        SemanticMatchingPhase, ThreeViewCCAPhase)
@@ -170,7 +171,8 @@ class UNCSMPreprocessPhase(Strict):
 Phase = Annotated[
     Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, DMSFHPhase,
           MetricNetworkPhase, MGMMFramework1Phase, UNCSMPreprocessPhase, KCCAPhase, PLSPhase,
-          CFAPhase, ThreeViewCCAPhase, MLCCAPhase, SemanticMatchingPhase, JFSSLPhase],
+          CFAPhase, ThreeViewCCAPhase, MLCCAPhase, SemanticMatchingPhase, JFSSLPhase,
+          OutputCCAPhase],
     Field(discriminator="type"),
 ]
 
