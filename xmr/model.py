@@ -84,6 +84,11 @@ class CrossModalModel(nn.Module):
                     raise ValueError(f"hash_head.layout 'split': {m}.out is {d}; it must be bits "
                                      f"+ classes = {hh.bits} + {n_classes} = "
                                      f"{hh.bits + n_classes}")
+        if hh is not None and hh.layout == "identity":
+            for m, d in dims.items():
+                if d != hh.bits:
+                    raise ValueError(f"hash_head.layout 'identity': {m}.out is {d}; it must be "
+                                     f"bits = {hh.bits}")
         self.hash_spec = hh
         self.hash_head = (nn.ModuleDict({m: nn.Linear(d, hh.bits) for m, d in dims.items()})
                           if hh is not None and hh.layout == "linear" else None)
@@ -147,11 +152,12 @@ class CrossModalModel(nn.Module):
 
     def hash(self, modality: str, emb: torch.Tensor) -> torch.Tensor:
         """Continuous codes (F for images, G for texts); their sign is the binary code. `split`
-        layout: the first `bits` units of the branch's output."""
+        layout: the first `bits` units of the branch's output; `identity`: the output itself."""
         hh = self.hash_spec
         if hh is None:
             raise ValueError("this architecture has no hash_head")
-        h = emb[:, :hh.bits] if hh.layout == "split" else self.hash_head[modality](emb)
+        h = (emb[:, :hh.bits] if hh.layout == "split" else emb if hh.layout == "identity"
+             else self.hash_head[modality](emb))
         return torch.tanh(h) if hh.activation == "tanh" else h
 
     def forward(self, inputs: dict) -> dict[str, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Registered loss terms (`xmr list losses`); each spec term is `{name, weight, params}`."""
 
 from . import (contrastive, correlation, cosine_embedding, dmsfh, double_triplet,  # noqa: F401
-               idcmr, label_ce, multi_margin, multiscale, pair_ce, quantization, reconstruction,
+               hashing, idcmr, label_ce, multi_margin, multiscale, pair_ce, quantization, reconstruction,
                triplet)  # (registration)
 from .base import LOSSES, Batch, Loss
 

@@ -11,6 +11,15 @@ rescaling of the learning rate that keeps the terms' ratios, hence Eq. 14's grad
 - `label_bce_sum`, L3 (Eqs. 8-10): sigmoid cross-entropy of the label layer, summed.
 - `graph_regularization`, L4 (Eq. 11): tr(B^T L B); B only, so it acts in the B update.
 - `code_quantization`, L5 (Eq. 12): ||B - F||^2 (image step) or ||B - G||^2 (text step).
+
+The same phase runs the pairwise deep hashing methods dmsfh compares with, through two more terms:
+
+- `bit_balance` (DCMH, Jiang and Li 2017, Eq. 3's eta term; PRDH's balance term):
+  ||F^T 1||^2 over all n training items, the batch's rows live and the others stored, so its
+  gradient in a batch row is the full objective's, 2 F^T 1.
+- `bit_decorrelation` (PRDH, Yang et al. 2017): 1/2 sum_{a != b} C_ab^2, C the covariance of
+  the bits over the batch's continuous codes, times the batch size (a sum over items, as the
+  other terms are).
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ class AlternatingState:
     modality: str  # the network this step trains
     outputs: dict[str, torch.Tensor]  # modality -> (n, k) stored continuous codes, detached
     similar: torch.Tensor  # (B, n) float: S between the batch and the n training items
+    rows: torch.Tensor | None = None  # (B,) the batch's rows among the n training items
 
 
 def graph_objective(codes: torch.Tensor, similar: torch.Tensor) -> torch.Tensor:
@@ -121,3 +131,36 @@ class GraphRegularization(_AlternatingLoss):
     def compute_loss(self, out, batch: Batch, model) -> torch.Tensor:
         raise ValueError("loss 'graph_regularization' depends on the codes B only: use it in "
                          "the `dmsfh` phase, whose B update applies it")
+
+
+@LOSSES.register("bit_balance")
+class BitBalance(_AlternatingLoss):
+    """DCMH's eta ||F 1||^2: the squared sum of the codes over all n training items, with the
+    batch's rows from the network (gradient) and the other rows the stored outputs."""
+
+    name = "bit_balance"
+
+    def compute_loss(self, out, batch: Batch, model) -> torch.Tensor:
+        st, h = self.trained(out, batch)
+        if st.rows is None:
+            raise ValueError("loss 'bit_balance' needs the batch's rows among the training items")
+        stored = st.outputs[st.modality]
+        total = stored.sum(0) - stored[st.rows].sum(0) + h.sum(0)
+        return (total.double() ** 2).sum()
+
+
+def decorrelation(h: torch.Tensor) -> torch.Tensor:
+    """1/2 sum_{a != b} C_ab^2 with C the (k, k) covariance of the rows of ``h`` over items."""
+    c = torch.cov(h.double().T, correction=0)
+    return 0.5 * ((c ** 2).sum() - (torch.diagonal(c) ** 2).sum())
+
+
+@LOSSES.register("bit_decorrelation")
+class BitDecorrelation(_AlternatingLoss):
+    """PRDH's decorrelation of the bits: the batch size times `decorrelation` of its codes."""
+
+    name = "bit_decorrelation"
+
+    def compute_loss(self, out, batch: Batch, model) -> torch.Tensor:
+        _, h = self.trained(out, batch)
+        return len(h) * decorrelation(h)

@@ -63,11 +63,15 @@ def triplet_terms(d: torch.Tensor, rel: torch.Tensor, margin: float, mining: str
 
 @LOSSES.register("triplet")
 class TripletLoss(Loss):
-    """Image anchors vs texts and text anchors vs images; mean over every valid triplet."""
+    """Image anchors vs texts and text anchors vs images; mean over every valid triplet. With
+    `source: hash`, on the continuous codes (CHN's cosine max-margin loss)."""
 
     def compute_loss(self, out, batch: Batch, model) -> torch.Tensor:
         p = self.params
-        d = pair_distance(out["image"], out["text"], p.distance)
+        keys = ("image", "text") if p.source == "embedding" else ("hash_image", "hash_text")
+        if keys[0] not in out:
+            raise ValueError("loss 'triplet' with source: hash needs architecture.hash_head")
+        d = pair_distance(out[keys[0]], out[keys[1]], p.distance)
         rel = batch.relevant()
         total, count = d.sum() * 0.0, 0
         for direction, dist, r in (("i2t", d, rel), ("t2i", d.T, rel.T)):

@@ -120,8 +120,9 @@ def dmsfh(ctx: PhaseContext, spec: DMSFHPhase) -> dict:
     train = torch.as_tensor(data.split("train"), device=device)
     n = len(train)
     # the elements each term sums over per batch item: the `mean` reduction's denominators
-    per = {"inter_pair_nll": n, "intra_pair_nll": n, "code_quantization": model.hash_spec.bits,
-           "label_bce_sum": data.labels.shape[1]}
+    k = model.hash_spec.bits
+    per = {"inter_pair_nll": n, "intra_pair_nll": n, "code_quantization": k,
+           "label_bce_sum": data.labels.shape[1], "bit_balance": n * k, "bit_decorrelation": k * k}
     if spec.reduction == "mean":  # J / (n k): beta (1/(n k)) ||B - H||^2 + gamma (1/(n^2 k)) tr
         gamma = gamma / n
     base = data.batch(train)
@@ -173,7 +174,8 @@ def dmsfh(ctx: PhaseContext, spec: DMSFHPhase) -> dict:
                 batch.codes = codes[rows]
                 out = model.heads({m: model.encode(m, data.take(m, idx))})
                 outputs[m][rows] = out[f"hash_{m}"].detach()  # Algorithm 1: "Update F" / "G"
-                batch.extra["alternating"] = AlternatingState(m, outputs, similar[rows])
+                batch.extra["alternating"] = AlternatingState(m, outputs, similar[rows],
+                                                                rows)
                 total = 0.0
                 for weight, name, loss in losses:
                     value = finite_loss(loss, name, out, batch, model, f"phase {spec.name!r}, "

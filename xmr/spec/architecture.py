@@ -44,8 +44,9 @@ class LinearBranch(Strict):
 
 
 class KernelBranch(Strict):
-    """A kernel method's projection (filled by the `kcca` phase): the item's kernel values
-    against the training items, centred in feature space, times dual coefficients."""
+    """A kernel method's projection (filled by the `kcca` or `seph` phase): the item's kernel
+    values against the training items or anchors, centred in feature space, times dual
+    coefficients."""
 
     type: Literal["kernel"]
     input: str | None = None
@@ -55,6 +56,8 @@ class KernelBranch(Strict):
                                 "default 1 / (feature dimension), as scikit-learn")
     degree: int = Field(3, ge=1, le=16, description="poly: the degree")
     coef0: float = Field(1.0, ge=0, le=1e6, description="poly: the constant")
+    centre: bool = Field(True, description="centre the kernel values in feature space (kcca); "
+                         "false: the raw values plus a bias (seph's logistic regressions)")
     normalize: bool = False
 
 
@@ -242,10 +245,12 @@ Branch = Annotated[
 class HashHead(Strict):
     """k-bit codes per modality. `linear`: a linear hash layer on each branch's output. `split`
     (dmsfh 3.2): the branch's last layer has k + c units; its first k are the hash layer and the
-    other c the modality's label layer (logits), so the branch's `out` must be bits + classes."""
+    other c the modality's label layer (logits), so the branch's `out` must be bits + classes.
+    `identity`: the branch's last layer is the hash layer (its `out` is bits), as in DCMH, CHN
+    and CMHH, and as the closed-form hashing phases (`scm_hash`, `seph`) fill it."""
 
     bits: int = Field(32, ge=1, le=1024)
-    layout: Literal["linear", "split"] = "linear"
+    layout: Literal["linear", "split", "identity"] = "linear"
     activation: Literal["tanh", "none"] = Field(
         "tanh", description="on the continuous codes; dmsfh's F and G are the layer's plain "
         "outputs (none), kept near +-1 by the quantisation loss")
@@ -360,6 +365,15 @@ class ArchitectureSpec(Strict):
                     raise ValueError(f"hash_head.layout 'split': {m}.out "
                                      f"({getattr(self, m).out}) must be bits "
                                      f"({self.hash_head.bits}) + the number of classes")
+        if self.hash_head is not None and self.hash_head.layout == "identity":
+            if self.shared is not None:
+                raise ValueError("hash_head.layout 'identity' takes the codes from each "
+                                 "branch's output: no `shared` layers")
+            for m in ("image", "text"):
+                if getattr(self, m).out != self.hash_head.bits:
+                    raise ValueError(f"hash_head.layout 'identity': {m}.out "
+                                     f"({getattr(self, m).out}) must equal bits "
+                                     f"({self.hash_head.bits})")
         return self
 
     @model_validator(mode="after")

@@ -70,7 +70,8 @@ def pixel_problems(spec: ExperimentSpec) -> list[str]:
 # closed-form phases -> the branch type they fill
 FILLED_BRANCH = {"cca": "linear", "pls": "linear", "cfa": "linear", "three_view_cca": "linear",
                  "ml_cca": "linear", "jfssl": "linear", "semantic_matching": "linear",
-                 "kcca": "kernel"}
+                 "kcca": "kernel", "scm_hash": "linear", "seph": "kernel"}
+HASH_FILLERS = ("scm_hash", "seph")  # phases that fill the hash functions of an identity layout
 
 
 def subspace_problems(spec: ExperimentSpec) -> list[str]:
@@ -94,12 +95,21 @@ def subspace_problems(spec: ExperimentSpec) -> list[str]:
             if feat is not None and feat.granularity.type != "whole":
                 out.append(f"{where}: needs whole-item features; architecture.{m}.input "
                            f"{branch.input!r} has {feat.granularity.type} units")
+            if branch.type == "kernel" and branch.centre != (phase.type == "kcca"):
+                out.append(f"{where}: architecture.{m}.centre must be "
+                           f"{str(phase.type == 'kcca').lower()} (kcca centres the kernel values; "
+                           "seph regresses on the raw values)")
             if phase.type == "semantic_matching" and branch.output != "softmax":
                 out.append(f"{where}: architecture.{m}.output must be softmax (the class "
                            "posteriors are the common space)")
         if arch.image.out != arch.text.out:
             out.append(f"{where}: architecture.image.out ({arch.image.out}) and text.out "
                        f"({arch.text.out}) must be equal")
+        hh = arch.hash_head
+        if phase.type in HASH_FILLERS and (hh is None or hh.layout != "identity"
+                                           or hh.activation != "none"):
+            out.append(f"{where}: fills the hash functions themselves: set architecture."
+                       "hash_head {layout: identity, activation: none}")
         proto = spec.evaluation.protocol
         if phase.type == "semantic_matching" and (not isinstance(proto, str) or proto in PROTOCOLS):
             if resolve_protocol(proto).relevance != "category":
@@ -109,7 +119,7 @@ def subspace_problems(spec: ExperimentSpec) -> list[str]:
 
 
 ALTERNATING_TERMS = ("inter_pair_nll", "intra_pair_nll", "label_bce_sum", "graph_regularization",
-                     "code_quantization")
+                     "code_quantization", "bit_balance", "bit_decorrelation")
 
 
 def alternating_problems(spec: ExperimentSpec) -> list[str]:
@@ -160,10 +170,7 @@ def deep_problems(spec: ExperimentSpec) -> list[str]:
     if fits and fits[0] != len(phases) - 1:
         out.append(f"training.phases.{fits[0]}: phase output_cca must be the last phase (it "
                    "replaces the representation the other phases train)")
-    terms = [("losses", spec.losses)] + [(f"training.phases.{i}.losses", p.losses)
-                                         for i, p in enumerate(phases)
-                                         if getattr(p, "losses", None)]
-    for where, listed in terms:
+    for where, listed in spec.loss_lists():
         for j, t in enumerate(listed):
             if t.name == "reconstruction" and arch.decoders is None:
                 out.append(f"{where}.{j}: loss 'reconstruction' needs architecture.decoders")

@@ -23,3 +23,7 @@ class Strict(BaseModel):
     """Unknown keys are errors; so are NaN and infinite floats anywhere in a spec."""
 
     model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
+
+
+class NoParams(Strict):
+    """A loss without parameters (any key is an error)."""

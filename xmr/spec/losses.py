@@ -6,12 +6,10 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from .common import Modality, Strict
+from .common import Modality, NoParams, Strict
 from .deep import CorrelationLoss, CosineEmbeddingLoss, ReconstructionLoss
-
-
-class NoParams(Strict):
-    """A loss without parameters (any key is an error)."""
+from .hashing import (BitBalanceLoss, BitDecorrelationLoss, CosineQuantizationLoss,
+                      FocalHammingLoss, HammingQuantizationLoss)
 
 
 class TripletParams(Strict):
@@ -21,6 +19,8 @@ class TripletParams(Strict):
         "all", description="all: mean over every valid triplet; hardest: hardest negative per pair"
     )
     directions: list[Literal["i2t", "t2i"]] = Field(default_factory=lambda: ["i2t", "t2i"])
+    source: Literal["embedding", "hash"] = Field(
+        "embedding", description="hash: the continuous codes of architecture.hash_head (CHN)")
 
 
 class TripletLoss(Strict):
@@ -262,6 +262,7 @@ LossTerm = Annotated[
           MultiScaleMetricLoss, ContrastiveLoss, DoubleTripletLoss, LabelRegressionLoss,
           PairwiseLikelihoodLoss, ModalityInvarianceLoss, InterPairNLLLoss, IntraPairNLLLoss,
           LabelBCESumLoss, GraphRegularizationLoss, CodeQuantizationLoss, CorrelationLoss,
-          ReconstructionLoss, CosineEmbeddingLoss],
+          ReconstructionLoss, CosineEmbeddingLoss, BitBalanceLoss, BitDecorrelationLoss,
+          CosineQuantizationLoss, FocalHammingLoss, HammingQuantizationLoss],
     Field(discriminator="name"),
 ]

@@ -68,6 +68,12 @@ class ExperimentSpec(Strict):
         self._check_phases()
         return self
 
+    def loss_lists(self) -> list[tuple[str, list]]:
+        """(where, terms) for the spec's losses and each phase's own list of them."""
+        return [("losses", self.losses)] + [(f"training.phases.{i}.losses", p.losses)
+                                            for i, p in enumerate(self.training.phases)
+                                            if getattr(p, "losses", None)]
+
     def _check_phases(self) -> None:
         """Phases and losses that need particular parts: cca two linear branches of one size over
         whole-item features; uncsm_preprocess uncsm branches; the metric network phase and
@@ -75,13 +81,14 @@ class ExperimentSpec(Strict):
         classifier the label head. (The `learned` distance, which a protocol name may imply, is
         checked with the registries: `spec/checks.py`.)"""
         arch = self.architecture
-        needs = {"double_triplet": "triplet_branches", "pair_ce": "metric_network"}
-        terms = [("losses", self.losses)] + [(f"training.phases.{i}.losses", p.losses)
-                                             for i, p in enumerate(self.training.phases)
-                                             if getattr(p, "losses", None)]
-        for where, listed in terms:
+        needs = {"double_triplet": "triplet_branches", "pair_ce": "metric_network",
+                 "cosine_quantization": "hash_head", "focal_hamming": "hash_head",
+                 "hamming_quantization": "hash_head"}
+        for where, listed in self.loss_lists():
             for j, term in enumerate(listed):
                 part = needs.get(term.name)
+                if term.name == "triplet" and term.params.source == "hash":
+                    part = "hash_head"
                 if part and getattr(arch, part) is None:
                     raise ValueError(f"{where}.{j}: loss {term.name!r} needs architecture.{part}")
                 if (term.name == "label_regression" and term.params.classifier == "learned"

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .common import Epochs, Modality, Seed, Strict
 from .deep import OutputCCAPhase
+from .hashing import SCMHashPhase, SePHPhase
 from .losses import LossTerm
 from .subspace import (CFAPhase, JFSSLPhase, KCCAPhase, MLCCAPhase, PLSPhase,
                        SemanticMatchingPhase, ThreeViewCCAPhase)
@@ -172,7 +173,7 @@ Phase = Annotated[
     Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, DMSFHPhase,
           MetricNetworkPhase, MGMMFramework1Phase, UNCSMPreprocessPhase, KCCAPhase, PLSPhase,
           CFAPhase, ThreeViewCCAPhase, MLCCAPhase, SemanticMatchingPhase, JFSSLPhase,
-          OutputCCAPhase],
+          OutputCCAPhase, SCMHashPhase, SePHPhase],
     Field(discriminator="type"),
 ]
 
