@@ -57,16 +57,19 @@ ablations: setup
 	fi
 
 # The comparison methods (issue 15, specs/compare/): every compare_* stage for the datasets present
-# (and the baselines its tables cite), then the tables of specs/compare/tables/ from the stored
-# metrics.
+# (and the baselines its tables cite, dmsfh's rows of the hashing tables among them), then the
+# tables of specs/compare/tables/ from the stored metrics.
 COMPARE_TABLES := $(wildcard specs/compare/tables/*.yaml)
 compare: setup
 	@if [ -d "$(DATA)/wikipedia" ]; then \
 		$(BIN)/dvc repro --glob 'evaluate@compare_*' 'evaluate@wikipedia_*' 'evaluate@scenes_cca' \
-			'evaluate@scenes_deep' 'evaluate@msdmml_wikipedia' 'evaluate@uncsm_wikipedia'; \
+			'evaluate@scenes_deep' 'evaluate@msdmml_wikipedia' 'evaluate@uncsm_wikipedia' \
+			'evaluate@dmsfh_wikipedia_16' 'evaluate@dmsfh_wikipedia_32' 'evaluate@dmsfh_wikipedia_64' \
+			'evaluate@dmsfh_scenes_32'; \
 		for t in $(COMPARE_TABLES); do $(BIN)/xmr table $$t; echo; done; \
 	else \
-		$(BIN)/dvc repro --glob 'evaluate@compare_scenes_*' 'evaluate@scenes_cca' 'evaluate@scenes_deep'; \
+		$(BIN)/dvc repro --glob 'evaluate@compare_scenes_*' 'evaluate@scenes_cca' 'evaluate@scenes_deep' \
+			'evaluate@dmsfh_scenes_32'; \
 		for t in $(wildcard specs/compare/tables/scenes*.yaml); do $(BIN)/xmr table $$t; echo; done; \
 	fi
 

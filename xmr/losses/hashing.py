@@ -35,6 +35,11 @@ def _codes(out, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return out["hash_image"], out["hash_text"]
 
 
+def _per_item_mean(out, name: str, cost) -> torch.Tensor:
+    """The sum over both modalities of the mean over items of ``cost(h)`` ((B, k) -> (B,))."""
+    return sum(cost(h).mean() for h in _codes(out, name))
+
+
 @LOSSES.register("cosine_quantization")
 class CosineQuantization(Loss):
     """CHN's quantisation loss over both modalities' codes (module docstring)."""
@@ -42,11 +47,9 @@ class CosineQuantization(Loss):
     requires = ()
 
     def compute_loss(self, out, batch: Batch, model) -> torch.Tensor:
-        total = 0.0
-        for h in _codes(out, "cosine_quantization"):
-            cos = F.cosine_similarity(h.abs(), torch.ones_like(h), dim=1)
-            total = total + (self.params.margin - cos).clamp(min=0).mean()
-        return total
+        margin = self.params.margin
+        return _per_item_mean(out, "cosine_quantization", lambda h: (
+            margin - F.cosine_similarity(h.abs(), torch.ones_like(h), dim=1)).clamp(min=0))
 
 
 def focal_terms(d: torch.Tensor, similar: torch.Tensor, beta: float, focal: float,
@@ -86,8 +89,5 @@ class HammingQuantization(Loss):
     requires = ()
 
     def compute_loss(self, out, batch: Batch, model) -> torch.Tensor:
-        total = 0.0
-        for h in _codes(out, "hamming_quantization"):
-            d = relaxed_hamming(h.abs(), torch.ones_like(h[:1])).squeeze(1)
-            total = total + torch.log1p(d).mean()
-        return total
+        return _per_item_mean(out, "hamming_quantization", lambda h: torch.log1p(
+            relaxed_hamming(h.abs(), torch.ones_like(h[:1])).squeeze(1)))
