@@ -364,3 +364,19 @@ def test_kcca_and_sm_run_end_to_end_with_extra_distances(tiny_store, tmp_path):
         for dist in m["distances"].values():
             assert set(dist["i2t"]) == {"map", "map@100"} and 0 <= dist["i2t"]["map"] <= 1
         assert 0 <= m["tasks"]["t2i"]["map"] <= 1
+
+
+@pytest.mark.parametrize("method", ["SCM", "SePH", "ml-CCA"])
+def test_label_similarity_methods_name_the_training_items_without_labels(method):
+    import pyarrow as pa
+
+    from xmr.phases.subspace import label_view
+
+    labels = torch.tensor([[1, 0], [0, 0], [0, 1], [0, 0]], dtype=torch.float32)
+    data = SimpleNamespace(relevance="shared_label", labels=labels,
+                           prepared=SimpleNamespace(items=pa.table({"item_id": list("abcd")})))
+    ctx = SimpleNamespace(data=data)
+    assert label_view(ctx, np.array([0, 2])).shape == (2, 2)  # every item labelled: fine
+    with pytest.raises(ValueError, match=f"{method}: 2 training item\\(s\\) have no label \\(b, d\\)"):
+        label_view(ctx, np.array([0, 1, 2, 3]), method)
+    assert label_view(ctx, np.array([0, 1]))[1].sum() == 0  # unchecked without a method

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .branches import ACTIVATIONS, build_branch, mlp
+from .branches.dbn import JointTop
 from .spec.models import ArchitectureSpec
 
 
@@ -99,6 +100,10 @@ class CrossModalModel(nn.Module):
                                                        last_activation=True)
                                                 for m, d in dims.items()}) if tb else None)
         self.fusion, self.in_dims = arch.fusion, dict(in_dims)
+        # the Multimodal DBN: the joint RBM's hidden layer is the common space
+        self.joint_rbm = JointTop(arch.joint_rbm, dims) if arch.joint_rbm is not None else None
+        if self.joint_rbm is not None:
+            self.emb_dim = self.joint_rbm.out_dim
         dec = arch.decoders
         self.decoders = None
         if dec is not None:
@@ -128,6 +133,8 @@ class CrossModalModel(nn.Module):
 
     def encode(self, modality: str, x) -> torch.Tensor:
         z = self.branches[modality](x)
+        if self.joint_rbm is not None:  # the other modality's top layer inferred
+            z = self.joint_rbm(modality, z)
         if self.fusion == "sum":  # the other modality's input is zero
             other = "text" if modality == "image" else "image"
             zero = torch.zeros(1, self.in_dims[other], device=z.device)
@@ -189,7 +196,8 @@ class CrossModalModel(nn.Module):
         parts = {"image": self.branches["image"], "text": self.branches["text"],
                  "shared": self.shared, "label_head": self.label_head, "hash_head": self.hash_head,
                  "metric_network": self.metric_network, "triplet_branches": self.triplet_branches,
-                 "decoders": self.decoders, "output_cca": self.output_cca}
+                 "decoders": self.decoders, "output_cca": self.output_cca,
+                 "joint_rbm": self.joint_rbm}
         top, _, rest = name.partition(".")
         if top not in parts:
             raise ValueError(f"unknown module {name!r}; modules: {', '.join(parts)} (or a part of "

@@ -212,4 +212,4 @@ def build_branch(spec, in_dim: int | dict[str, int]) -> Branch:
     return BRANCHES.get(spec.type)(spec, in_dim)
 
 
-from . import kernel, mgmm, txtnet, uncsm, words  # noqa: E402,F401  (registration; they build on the classes above)
+from . import dbn, kernel, mgmm, txtnet, uncsm, words  # noqa: E402,F401  (registration; they build on the classes above)

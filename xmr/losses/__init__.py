@@ -1,8 +1,8 @@
 """Registered loss terms (`xmr list losses`); each spec term is `{name, weight, params}`."""
 
 from . import (contrastive, correlation, cosine_embedding, dmsfh, double_triplet,  # noqa: F401
-               hashing, idcmr, label_ce, multi_margin, multiscale, pair_ce, quantization, reconstruction,
-               triplet)  # (registration)
+               hashing, idcmr, label_ce, multi_margin, multiscale, pair_ce, quantization,
+               reconstruction, triplet)  # (registration)
 from .base import LOSSES, Batch, Loss
 
 __all__ = ["LOSSES", "Batch", "Loss", "build_losses"]

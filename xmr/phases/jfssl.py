@@ -23,7 +23,7 @@ import numpy as np
 
 from ..spec.models import JFSSLPhase
 from .base import PHASES, PhaseContext
-from .subspace import fill_affine, label_view, training_views
+from .subspace import fill_affine, label_space_views
 
 
 def knn_graph(x: np.ndarray, k: int) -> np.ndarray:
@@ -66,14 +66,9 @@ def jfssl_solve(xs: list[np.ndarray], y: np.ndarray, lambda1: float, lambda2: fl
 @PHASES.register("jfssl")
 def jfssl(ctx: PhaseContext, spec: JFSSLPhase) -> dict:
     """JFSSL's two projections onto the label space, into linear branches (out = classes)."""
-    rows = ctx.data.split("train")
-    x, y, k = training_views(ctx, "jfssl", rows=rows)
-    labels = label_view(ctx, rows)
-    if k != labels.shape[1]:
-        raise ValueError(f"phase jfssl: image.out and text.out must be the number of labels, "
-                         f"{labels.shape[1]}, not {k} (the common space is the label space)")
+    x, y, labels = label_space_views(ctx, "jfssl")
     us, history = jfssl_solve([x, y], labels, spec.lambda1, spec.lambda2, spec.neighbours,
                               spec.iterations)
     for m, u in zip(("image", "text"), us):
-        fill_affine(ctx, m, u, np.zeros(k))
+        fill_affine(ctx, m, u, np.zeros(u.shape[1]))
     return {"objective": history, "val_map": ctx.validate()}

@@ -74,7 +74,8 @@ def scm_hash(ctx: PhaseContext, spec: SCMHashPhase) -> dict:
     rows = ctx.data.split("train")
     x, y, bits = training_views(ctx, "scm_hash", rows=rows)
     mx, my = x.mean(0), y.mean(0)
-    wx, wy = scm_solve(x - mx, y - my, label_view(ctx, rows), bits, spec.variant, spec.ridge)
+    wx, wy = scm_solve(x - mx, y - my, label_view(ctx, rows, "SCM"), bits, spec.variant,
+                       spec.ridge)
     fill_linear(ctx, "image", wx, mx)
     fill_linear(ctx, "text", wy, my)
     bx, by = (np.where(v @ w >= 0, 1, -1) for v, w in ((x - mx, wx), (y - my, wy)))
@@ -148,7 +149,7 @@ def seph(ctx: PhaseContext, spec: SePHPhase) -> dict:
     if spec.max_items is not None and len(rows) > spec.max_items:
         rows = np.sort(rng.choice(rows, spec.max_items, replace=False))
     x, y, bits = training_views(ctx, "seph", branch=Kernel, rows=rows)
-    codes, objective = seph_codes(seph_affinity(label_view(ctx, rows)), bits, spec.alpha,
+    codes, objective = seph_codes(seph_affinity(label_view(ctx, rows, "SePH")), bits, spec.alpha,
                                   spec.iterations, rng)
     agreement = {}
     for m, v in zip(MODALITIES, (x, y)):

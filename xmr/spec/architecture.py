@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from .common import Activation, Strict, Width
 from .deep import DecodersSpec, OutputCCASpec
+from .mdbn import DBNBranch, JointRBMSpec
 
 
 class MLPBranch(Strict):
@@ -237,7 +238,7 @@ class UNCSMBranch(Strict):
 
 Branch = Annotated[
     Union[MLPBranch, LinearBranch, KernelBranch, UnitPoolBranch, WordMatrixBranch, TxtNetBranch,
-          ConvNetBranch, CNNBranch, MGMMBranch, UNCSMBranch],
+          ConvNetBranch, CNNBranch, MGMMBranch, UNCSMBranch, DBNBranch],
     Field(discriminator="type")
 ]
 
@@ -310,6 +311,9 @@ class ArchitectureSpec(Strict):
     output_cca: OutputCCASpec | None = Field(
         None, description="a linear CCA over the trained outputs, fitted by the `output_cca` "
         "phase (DCCA, DCCAE)")
+    joint_rbm: JointRBMSpec | None = Field(
+        None, description="a joint RBM over both `dbn` branches' top layers, the common space "
+        "(the Multimodal DBN), trained by the `multimodal_dbn` phase")
     fusion: Literal["none", "sum"] = Field(
         "none", description="sum: the shared layers read the sum of the two branches' outputs, "
         "one hidden layer over both inputs (the bimodal autoencoder, Ngiam et al. 2011); a "
@@ -331,6 +335,22 @@ class ArchitectureSpec(Strict):
                     raise ValueError(f"fusion 'sum' encodes a missing modality from a zero "
                                      f"input: architecture.{m} must have no dropout or "
                                      "batch_norm")
+        return self
+
+    @model_validator(mode="after")
+    def _joint_rbm_over_dbns(self) -> "ArchitectureSpec":
+        if self.joint_rbm is not None:
+            wrong = [m for m in ("image", "text") if getattr(self, m).type != "dbn"]
+            if wrong:
+                raise ValueError(f"joint_rbm reads the top layers of dbn branches; "
+                                 f"architecture.{wrong[0]} is {getattr(self, wrong[0]).type}")
+            parts = [n for n in ("shared", "hash_head", "metric_network", "triplet_branches",
+                                 "decoders", "output_cca") if getattr(self, n) is not None]
+            parts += ["label_head"] if self.label_head else []
+            parts += ["fusion: sum"] if self.fusion != "none" else []
+            if parts:
+                raise ValueError(f"joint_rbm's hidden layer is the common space; it cannot be "
+                                 f"combined with {', '.join(parts)} (set label_head: false)")
         return self
 
     @model_validator(mode="after")

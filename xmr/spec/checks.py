@@ -69,8 +69,9 @@ def pixel_problems(spec: ExperimentSpec) -> list[str]:
 
 # closed-form phases -> the branch type they fill
 FILLED_BRANCH = {"cca": "linear", "pls": "linear", "cfa": "linear", "three_view_cca": "linear",
-                 "ml_cca": "linear", "jfssl": "linear", "semantic_matching": "linear",
-                 "kcca": "kernel", "scm_hash": "linear", "seph": "kernel"}
+                 "ml_cca": "linear", "jfssl": "linear", "jrl": "linear",
+                 "semantic_matching": "linear", "kcca": "kernel", "scm_hash": "linear",
+                 "seph": "kernel"}
 HASH_FILLERS = ("scm_hash", "seph")  # phases that fill the hash functions of an identity layout
 
 

@@ -95,10 +95,22 @@ class ExperimentSpec(Strict):
                         and not arch.label_head):
                     raise ValueError(f"{where}.{j}: loss 'label_regression' with classifier "
                                      "'learned' needs architecture.label_head (the classifier C)")
+        dbns = [m for m in ("image", "text") if getattr(arch, m).type == "dbn"]
+        if dbns and (arch.joint_rbm is None or not any(
+                p.type == "multimodal_dbn" for p in self.training.phases)):
+            raise ValueError(f"architecture.{dbns[0]}: dbn branches are trained by a "
+                             "multimodal_dbn phase with architecture.joint_rbm; add both")
+        for m in dbns:
+            if self.features[getattr(arch, m).input].granularity.type != "whole":
+                raise ValueError(f"architecture.{m}: a dbn branch reads whole-item features; "
+                                 f"input {getattr(arch, m).input!r} has units")
         for i, phase in enumerate(self.training.phases):
             if phase.type == "metric_network" and arch.metric_network is None:
                 raise ValueError(f"training.phases.{i}: phase metric_network needs "
                                  "architecture.metric_network")
+            if phase.type == "multimodal_dbn" and arch.joint_rbm is None:
+                raise ValueError(f"training.phases.{i}: phase multimodal_dbn trains dbn branches "
+                                 "and architecture.joint_rbm; set architecture.joint_rbm")
             if phase.type == "uncsm_preprocess":
                 for m in ("image", "text"):
                     if getattr(arch, m).type != "uncsm":

@@ -99,8 +99,31 @@ class JFSSLPhase(Strict):
     iterations: int = Field(20, ge=1, le=10_000)
 
 
-SUBSPACE_PHASES = (KCCAPhase, PLSPhase, CFAPhase, ThreeViewCCAPhase, MLCCAPhase,
-                   SemanticMatchingPhase, JFSSLPhase)
+class JRLPhase(Strict):
+    """JRL (Zhai, Peng & Xiao 2014): each modality projected onto the label space, with label
+    regression, a pairwise correlation term, per-modality graph regularisation over labelled and
+    unlabelled items, and l2,1 sparsity; iteratively reweighted closed-form updates."""
 
-__all__ = ["CFAPhase", "JFSSLPhase", "KCCAPhase", "MLCCAPhase", "PLSPhase",
+    type: Literal["jrl"]
+    name: str = "jrl"
+    labels: float = Field(1.0, gt=0, le=1e6, description="mu: weight of the label regression")
+    pairs: float = Field(1.0, ge=0, le=1e6, description="lambda: weight of ||X_I P_I - X_T P_T||^2"
+                         " over the training pairs")
+    graph: float = Field(1000.0, ge=0, le=1e8, description="sigma: weight of the graph terms")
+    sparsity: float = Field(1000.0, ge=0, le=1e8, description="gamma: weight of the l2,1 norms")
+    neighbours: int = Field(100, ge=1, le=10_000, description="k of each modality's kNN graph")
+    unlabeled: Literal["none", "val"] = Field(
+        "none", description="items that join the graphs without labels: none, or the validation "
+        "split's features (never its labels; the test split is never read)")
+    standardize: bool = Field(True, description="z-score each view with training statistics "
+                              "(folded into the linear maps)")
+    iterations: int = Field(20, ge=1, le=10_000)
+    tol: float = Field(1e-4, ge=0, lt=1, description="stop when the objective falls by less than "
+                       "this fraction in an iteration")
+
+
+SUBSPACE_PHASES = (KCCAPhase, PLSPhase, CFAPhase, ThreeViewCCAPhase, MLCCAPhase,
+                   SemanticMatchingPhase, JFSSLPhase, JRLPhase)
+
+__all__ = ["CFAPhase", "JFSSLPhase", "JRLPhase", "KCCAPhase", "MLCCAPhase", "PLSPhase",
            "SemanticMatchingPhase", "SUBSPACE_PHASES", "ThreeViewCCAPhase"]

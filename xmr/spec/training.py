@@ -10,7 +10,7 @@ from .common import Epochs, Modality, Seed, Strict
 from .deep import OutputCCAPhase
 from .hashing import SCMHashPhase, SePHPhase
 from .losses import LossTerm
-from .subspace import (CFAPhase, JFSSLPhase, KCCAPhase, MLCCAPhase, PLSPhase,
+from .subspace import (CFAPhase, JFSSLPhase, JRLPhase, KCCAPhase, MLCCAPhase, PLSPhase,
                        SemanticMatchingPhase, ThreeViewCCAPhase)
 
 
@@ -77,6 +77,17 @@ class CDSettings(Strict):
 class GradientSettings(Strict):
     epochs: Epochs = 20
     lr: float = Field(1e-3, gt=0)
+
+
+class MultimodalDBNPhase(Strict):
+    """The Multimodal DBN (Srivastava & Salakhutdinov 2012): both modalities' `dbn` branches by
+    greedy layer-wise CD-k on the training split, then `architecture.joint_rbm` by CD-k on the
+    training pairs' top layers. No labels are used."""
+
+    type: Literal["multimodal_dbn"]
+    name: str = "multimodal_dbn"
+    dbn: CDSettings = CDSettings()
+    joint: CDSettings = CDSettings()
 
 
 class MGMMFramework1Phase(Strict):
@@ -173,7 +184,7 @@ Phase = Annotated[
     Union[GradientPhase, CCAPhase, RBMPretrainPhase, AlternatingHashPhase, DMSFHPhase,
           MetricNetworkPhase, MGMMFramework1Phase, UNCSMPreprocessPhase, KCCAPhase, PLSPhase,
           CFAPhase, ThreeViewCCAPhase, MLCCAPhase, SemanticMatchingPhase, JFSSLPhase,
-          OutputCCAPhase, SCMHashPhase, SePHPhase],
+          OutputCCAPhase, SCMHashPhase, SePHPhase, JRLPhase, MultimodalDBNPhase],
     Field(discriminator="type"),
 ]
 
