@@ -132,6 +132,23 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .report import compare_command
+
+    print(compare_command(args.experiments, args.rev, args.store, args.json, args.width))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report.build import report_command
+    from .threads import claim_cores
+
+    claim_cores()
+    print(report_command(args.experiments, args.out, args.store, args.title, args.queries,
+                         args.top, not args.no_tsne))
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -202,6 +219,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default="store")
     p.add_argument("--json", action="store_true", help="the values as JSON")
     p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("compare", help="one line per evaluated experiment: MAP per task, the "
+                       "protocol and the settings that differ")
+    p.add_argument("experiments", nargs="*", metavar="EXPERIMENT_GLOB",
+                   help="names or globs (default: every evaluated experiment)")
+    p.add_argument("--rev", action="append", default=[], metavar="REV",
+                   help="also at this git revision or DVC experiment (repeatable; read through "
+                   "DVC, which takes seconds per call)")
+    p.add_argument("--store", default="store")
+    p.add_argument("--width", type=int, default=100, help="line width (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="the rows as JSON")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="a static HTML report (figures, tables, retrieval "
+                       "examples) about evaluated experiments")
+    p.add_argument("experiments", nargs="+", metavar="EXPERIMENT_GLOB")
+    p.add_argument("--out", required=True, help="the report folder (replaced whole)")
+    p.add_argument("--store", default="store")
+    p.add_argument("--title")
+    p.add_argument("--queries", type=int, default=4, help="gallery queries per task")
+    p.add_argument("--top", type=int, default=5, help="results shown per gallery query")
+    p.add_argument("--no-tsne", action="store_true", help="leave out the t-SNE maps")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("list", help="registered names with a one-line description")
     p.add_argument("kind", nargs="?", choices=KINDS)
