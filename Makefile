@@ -7,7 +7,7 @@ DATA   ?= $(or $(XMR_DATA),../shared/data)
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro ablations compare dmsfh test clean-scratch
+.PHONY: setup repro ablations compare dmsfh report test clean-scratch
 
 # A virtual environment with pinned versions. torch is installed first, on its own, so that the
 # CPU wheel is chosen and torchvision's `torch==2.13.0` requirement is already met.
@@ -72,6 +72,15 @@ compare: setup
 		$(BIN)/dvc repro --glob 'evaluate@compare_scenes_*' 'evaluate@scenes_cca' 'evaluate@scenes_deep' \
 			'evaluate@dmsfh_scenes_32'; \
 		for t in $(wildcard specs/compare/tables/scenes*.yaml); do $(BIN)/xmr table $$t; echo; done; \
+	fi
+
+# The reports of the main experiments (xmr report; store/reports/<dataset>/index.html), after
+# the stages they read.
+report: setup
+	@if [ -d "$(DATA)/wikipedia" ]; then \
+		$(BIN)/dvc repro report_scenes report_wikipedia; \
+	else \
+		$(BIN)/dvc repro report_scenes; \
 	fi
 
 # dmsfh's stages only: the code-length series and Table 6 on scenes (and Wikipedia), and the

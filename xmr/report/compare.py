@@ -16,6 +16,7 @@ from typing import Any
 
 from ..store import Store
 from .runs import TASK_NAMES, differing, flatten, load_run, resolve_experiments
+from .targets import feature_name
 
 WIDTH = 100
 # Beyond this many differing settings, rows are told apart by a summary of each spec section
@@ -114,7 +115,7 @@ def spec_summary(spec: dict[str, Any], sections: set[str]) -> str:
         parts.append(f"{ds.get('name')}/{(ds.get('split') or {}).get('recipe')}")
     if "features" in sections:
         feats = spec.get("features") or {}
-        parts.append("/".join(f.get("extractor", "?") for f in feats.values()))
+        parts.append("/".join(feature_name(f) for f in feats.values()))
     if "architecture" in sections:
         arch = spec.get("architecture") or {}
         text = "/".join(str((arch.get(m) or {}).get("type")) for m in ("image", "text"))
@@ -146,7 +147,7 @@ def render(rows: list[Row], width: int = WIDTH) -> str:
     flat = [flatten(r.settings) for r in rows]
     name_w = min(max(len("experiment"), *(len(r.experiment) for r in rows)), 32)
     rev_w = min(max([len("rev")] + [len(r.rev or "") for r in rows]), 12) if rows[0].rev else 0
-    proto_w = min(max(len("protocol"), *(len(r.protocol) for r in rows)), 22)
+    proto_w = min(max(len("protocol"), *(len(r.protocol) for r in rows)), 28)
     head = ["experiment".ljust(name_w)] + (["rev".ljust(rev_w)] if rev_w else []) + \
         ["protocol".ljust(proto_w)] + [TASK_NAMES[t].rjust(5) for t in tasks] + ["  avg"]
     rest = width - len("  ".join(head)) - 2
