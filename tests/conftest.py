@@ -24,15 +24,26 @@ def run_dvc(cwd: Path, *args: str) -> str:
 
 def dvc_project(proj: Path, params: dict) -> Path:
     """A scratch copy of the pipeline (code, specs, dvc.yaml) with ``params``, under git and DVC.
-    dvc.yaml iterates over `studies.vectorisation`; ``params`` without it get it empty."""
+    dvc.yaml iterates over `studies.vectorisation`; ``params`` without it get it empty. The
+    report stages and the overlaid plots name the main experiments, which ``params`` may not
+    have: the copy keeps those whose experiments it has."""
     import yaml
 
     params = {**params, "studies": params.get("studies") or {"vectorisation": {}}}
 
     proj.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", "specs", "stages", "xmr"):
+    for name in (".dvcignore", "specs", "stages", "xmr"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / name)
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    known = set(params.get("experiments") or {})
+    for key in [k for k in dvc["stages"] if k.startswith("report_")]:
+        words = dvc["stages"][key]["cmd"].split()
+        if not set(words[2:words.index("--out")]) <= known:
+            del dvc["stages"][key]
+    dvc["plots"] = [p for p in dvc.get("plots", [])
+                    if {f.split("/")[2] for f in next(iter(p.values()))["y"]} <= known]
+    (proj / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False, allow_unicode=True))
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (proj / "store").mkdir()
     (proj / "store" / ".gitignore").write_text("*\n!.gitignore\n")

@@ -307,7 +307,7 @@ def test_a_target_is_comparable_only_in_the_same_setting(store):
 
 def test_shipped_targets_load_and_name_params_experiments():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    targets = load_targets(ROOT / "specs/targets.yaml")
+    targets = load_targets(ROOT / "specs/targets/papers.yaml")
     assert targets
     for t in targets:
         assert set(t.experiments) <= set(params["experiments"]), t.method

@@ -28,10 +28,6 @@ class Item:
     thumb: str | None = None  # a PNG under the report folder, for images with a file
     text: str | None = None  # a snippet, for texts
 
-    @property
-    def mark(self) -> str:
-        return "" if self.relevant is None else ("relevant" if self.relevant else "not relevant")
-
 
 @dataclass
 class Example:

@@ -69,9 +69,11 @@ class Run:
     metrics: dict[str, Any]
     spec: dict[str, Any]
     log: dict[str, Any]
-    pr: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # task -> rank, recall, precision
-    map_at_r: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # task -> R, map
-    radius: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # task -> radius, recall, precision
+    # per task, the columns of its curve files: rank, recall, precision (pr_<task>.csv); R, map
+    # (map_at_r_<task>.csv); radius, recall, precision (radius_<task>.csv, hash lookup)
+    pr: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    map_at_r: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    radius: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def tasks(self) -> list[str]:

@@ -1,7 +1,7 @@
-"""The paper targets beside a report's runs: each published number of `specs/targets.yaml`
-whose method a run implements, with the run's value for the same metric, marked comparable only
-when the run's setting is the target's in every field, and otherwise with the fields that
-differ."""
+"""The paper targets beside a report's runs: each published number of
+`specs/targets/papers.yaml` whose method a run implements, with the run's value for the same
+metric, marked comparable only when the run's setting is the target's in every field, and
+otherwise with the fields that differ."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ..spec.load import SpecError, format_validation_error, read_yaml
 from ..spec.targets import Target, TargetsFile
 from .runs import Run
 
-TARGETS_FILE = Path("specs/targets.yaml")
+TARGETS_FILE = Path("specs/targets/papers.yaml")
 
 
 def load_targets(path: Path = TARGETS_FILE) -> list[Target]:

@@ -201,11 +201,12 @@ def _apply_list_indices(data: Any, override: Any, path: str) -> Any:
 
 
 def spec_files(root: str | Path = "specs") -> list[Path]:
-    """The experiment specs under ``root``; ``spaces/`` holds `xmr tune` search spaces and
-    ``tables/`` `xmr table` comparison tables instead."""
+    """The experiment specs under ``root``; ``spaces/`` holds `xmr tune` search spaces,
+    ``tables/`` `xmr table` comparison tables and ``targets/`` the papers' published numbers
+    instead."""
     root = Path(root)
     return sorted(p for p in root.rglob("*.yaml")
-                  if not {"spaces", "tables"} & set(p.relative_to(root).parts))
+                  if not {"spaces", "tables", "targets"} & set(p.relative_to(root).parts))
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

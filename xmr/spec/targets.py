@@ -1,6 +1,6 @@
-"""Paper targets (`specs/targets.yaml`): the papers' published numbers as data, each with the
-setting it was measured in, so that a report can say whether a run of this project measures the
-same thing."""
+"""Paper targets (`specs/targets/papers.yaml`): the papers' published numbers as data, each
+with the setting it was measured in, so that a report can say whether a run of this project
+measures the same thing."""
 
 from __future__ import annotations
 
