@@ -145,6 +145,16 @@ def test_validate_refuses_jrl_on_other_branches():
         check_registered_names(spec, "spec.yaml")
 
 
+def test_validate_refuses_unlabeled_val_without_a_validation_split():
+    from xmr.spec.load import SpecError, load_spec
+
+    sets = ["training.phases.0.unlabeled=val", "dataset.split.val=0"]
+    with pytest.raises(SpecError, match="unlabeled: val, but dataset.split draws no validation"):
+        load_spec("specs/compare/scenes/jrl.yaml", sets=sets)
+    load_spec("specs/compare/scenes/jrl.yaml", sets=sets[:1])  # the spec's own split has one
+    load_spec("specs/compare/scenes/jrl.yaml", sets=sets[1:] + ["training.phases.0.unlabeled=none"])
+
+
 def test_jrl_runs_end_to_end(tiny_store, tmp_path):
     import json
 

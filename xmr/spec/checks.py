@@ -75,6 +75,15 @@ FILLED_BRANCH = {"cca": "linear", "pls": "linear", "cfa": "linear", "three_view_
 HASH_FILLERS = ("scm_hash", "seph")  # phases that fill the hash functions of an identity layout
 
 
+def no_validation(split) -> bool:
+    """Whether a split recipe draws no validation items, whatever the dataset."""
+    if split.recipe in ("counts", "query_retrieval"):
+        return split.n_val == 0
+    if split.recipe == "official":
+        return split.n_val == 0 and split.val == 0
+    return split.val == 0
+
+
 def subspace_problems(spec: ExperimentSpec) -> list[str]:
     """The closed-form phases (`cca`, `kcca`, `pls`, ...) fill branches of one type, with equal
     outputs, over whole-item features; SM / SCM's branches output posteriors."""
@@ -111,6 +120,9 @@ def subspace_problems(spec: ExperimentSpec) -> list[str]:
                                            or hh.activation != "none"):
             out.append(f"{where}: fills the hash functions themselves: set architecture."
                        "hash_head {layout: identity, activation: none}")
+        if phase.type == "jrl" and phase.unlabeled == "val" and no_validation(spec.dataset.split):
+            out.append(f"{where}: unlabeled: val, but dataset.split draws no validation items "
+                       "(set dataset.split.val or n_val, or unlabeled: none)")
         proto = spec.evaluation.protocol
         if phase.type == "semantic_matching" and (not isinstance(proto, str) or proto in PROTOCOLS):
             if resolve_protocol(proto).relevance != "category":
