@@ -136,7 +136,8 @@ def build_report(store: Store, patterns: list[str], out: Path, title: str | None
             "metrics": metrics_rows(runs),
             "protocols": {r.protocol: r.metrics["protocol"] for r in runs},
             "category_metric": metric,
-            "per_category": {n: {t: v.tolist() for t, v in d.items()} for n, d in per_cat.items()},
+            "per_category": {n: {t: [None if x != x else x for x in v.tolist()]  # NaN: no query
+                                     for t, v in d.items()} for n, d in per_cat.items()},
             "figures": [asdict(f) for f in figs + cat_figs + maps + trainings],
             "gallery": {n: [asdict(e) for e in ex] for n, ex in galleries.items()},
             "targets": target_rows(runs),
