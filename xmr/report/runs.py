@@ -15,8 +15,7 @@ import numpy as np
 
 from ..store import Store
 from ..store.files import check_component, read_json
-
-TASK_NAMES = {"i2t": "I→T", "t2i": "T→I", "i2i": "I→I", "t2t": "T→T"}
+from ..tables import ARROWS as TASK_NAMES  # the tasks as the comparison tables print them
 
 
 def stored_experiments(store: Store) -> list[str]:
