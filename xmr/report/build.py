@@ -92,11 +92,14 @@ def build_report(store: Store, patterns: list[str], out: Path, title: str | None
     metric = _common_metric(runs)
     with atomic_dir(out) as tmp:
         figs = figures.curves(runs, tmp) + figures.map_by_bits(runs, tmp)
-        per_cat, galleries, maps, trainings, views = {}, {}, [], [], {}
+        per_cat, galleries, maps, trainings, views, datasets = {}, {}, [], [], {}, {}
         for run in tqdm(runs, desc="report", unit="run", disable=None):
-            prepared = Prepared.open(store, run.dataset)
-            view = views.setdefault(run.dataset, ItemView(prepared, tmp))
-            category, labels = prepared.targets()
+            if run.dataset not in datasets:  # read once per dataset, shared by its runs
+                prepared = Prepared.open(store, run.dataset)
+                datasets[run.dataset] = prepared, prepared.targets()
+                views[run.dataset] = ItemView(prepared, tmp)
+            prepared, (category, labels) = datasets[run.dataset]
+            view = views[run.dataset]
             protocol = ProtocolSpec.model_validate(run.metrics["protocol"])
             test = prepared.split_indices("test")
             database = (test if protocol.database == "test" else

@@ -51,7 +51,7 @@ def _row(name: str, rev: str | None, metrics: dict | None, settings: dict,
 def workspace_rows(store: Store, patterns: list[str]) -> list[Row]:
     rows = []
     for name in resolve_experiments(store, patterns):
-        run = load_run(store, name)
+        run = load_run(store, name, curves=False)  # a line needs no curve
         rows.append(_row(name, None, run.metrics, run.spec))
     return rows
 

@@ -95,8 +95,8 @@ class Run:
         return float(self.metrics["tasks"][task]["map"])
 
 
-def load_run(store: Store, name: str) -> Run:
-    """Experiment ``name``'s stored metrics, spec, training log and curves."""
+def load_run(store: Store, name: str, curves: bool = True) -> Run:
+    """Experiment ``name``'s stored metrics, spec, training log and (``curves``) curves."""
     metrics_path = store.metrics_path(name)
     exp_dir = store.experiment_dir(name)
     for path, stage in ((metrics_path, "evaluate"), (exp_dir / "spec.json", "train"),
@@ -106,7 +106,7 @@ def load_run(store: Store, name: str) -> Run:
                                     f"`dvc repro {stage}@{name}`")
     run = Run(name, read_json(metrics_path), read_json(exp_dir / "spec.json"),
               read_json(exp_dir / "train_log.json"))
-    for task in run.tasks:
+    for task in run.tasks if curves else ():
         for folder, prefix, into in ((store.plots_dir(name), "pr", run.pr),
                                      (store.curves_dir(name), "map_at_r", run.map_at_r),
                                      (store.plots_dir(name), "radius", run.radius)):
